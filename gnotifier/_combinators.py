@@ -1,0 +1,159 @@
+"""Promise-aware loops after blackbird: amap, areduce, afilter, aeach.
+
+Each takes a function that may return a plain value or a promise (an
+``AsyncResult`` or ``concurrent.futures.Future`` works too), returns a
+``Promise`` at once, and calls the function later in hub context, never
+inside the call itself. All run in the calling thread's hub and must be
+called in its thread; inputs are read eagerly, so bad input fails at the
+call site.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, TypeVar
+
+from gevent.event import AsyncResult
+from gevent.hub import get_hub
+
+from ._promise import Promise, to_promise
+
+__all__ = ["aeach", "afilter", "amap", "areduce"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+_ar_exception = AsyncResult.exception
+
+
+def _inputs(what: str, fn: Any, items: Any) -> list[Any]:
+    if not callable(fn):
+        raise TypeError(f"{what}() needs a callable, got {fn!r}")
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"{what}() needs an iterable of items, got {items!r}")
+    return list(items)
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Promise[Any]:
+    # Hub context: fn's result (or error) as a promise.
+    try:
+        return to_promise(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - rejects the result
+        return Promise.rejected(exc)
+
+
+def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = None) -> Promise[list[Any]]:
+    """``fn(item)`` for every item, at most ``concurrency`` unsettled at once.
+
+    Resolves to the results in input order; rejects with the first error
+    (no new items start after it). Hub thread; returns at once.
+
+    Raises:
+        TypeError: ``fn`` not callable, ``items`` not iterable.
+        ValueError: ``concurrency`` below 1.
+    """
+    values = _inputs("amap", fn, items)
+    if concurrency is not None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"amap(concurrency=) must be an int or None, got {concurrency!r}")
+        if concurrency < 1:
+            raise ValueError(f"amap(concurrency=) must be at least 1 (or None for no limit), got {concurrency}")
+    result: Promise[list[Any]] = Promise()
+    total = len(values)
+    limit = concurrency or max(total, 1)
+    results: list[Any] = [None] * total
+    state = {"next": 0, "active": 0, "left": total}
+
+    def start_more() -> None:
+        while not result.ready() and state["next"] < total and state["active"] < limit:
+            index = state["next"]
+            state["next"] += 1
+            state["active"] += 1
+            promise = _call(fn, values[index])
+            promise._observed = True
+            promise.rawlink(lambda source, index=index: settled(index, source))
+
+    def settled(index: int, source: AsyncResult) -> None:
+        state["active"] -= 1
+        if result.ready():
+            return
+        exc = _ar_exception.__get__(source)
+        if exc is not None:
+            result.set_exception(exc)
+            return
+        results[index] = source.value
+        state["left"] -= 1
+        if state["left"] == 0:
+            result.set(results)
+        else:
+            start_more()
+
+    if total == 0:
+        result.set(results)
+    else:
+        get_hub().loop.run_callback(start_more)
+    return result
+
+
+def areduce(fn: Callable[[Any, T], Any], items: Iterable[T], initial: Any) -> Promise[Any]:
+    """Fold ``fn(acc, item)`` over the items one after another, from ``initial``.
+
+    ``initial`` and each step may be promises; each step waits for the one
+    before. Rejects with the first error. Hub thread; returns at once.
+
+    Raises:
+        TypeError: ``fn`` not callable, ``items`` not iterable.
+    """
+    values = _inputs("areduce", fn, items)
+    return _sequence(values, lambda acc, item: fn(acc, item), initial)
+
+
+def afilter(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[list[T]]:
+    """The items for which ``fn(item)`` (or the promise it returns) is truthy.
+
+    Calls run concurrently; order is kept. Hub thread; returns at once.
+
+    Raises:
+        TypeError: ``fn`` not callable, ``items`` not iterable.
+    """
+    values = _inputs("afilter", fn, items)
+    return amap(fn, values).then(lambda keep: [value for value, k in zip(values, keep) if k])
+
+
+def aeach(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[None]:
+    """``fn(item)`` for each item strictly one after another.
+
+    Each call starts only once the promise the previous one returned has
+    settled. Resolves to None; rejects with the first error, after which no
+    further item is started. Hub thread; returns at once.
+
+    Raises:
+        TypeError: ``fn`` not callable, ``items`` not iterable.
+    """
+    values = _inputs("aeach", fn, items)
+    return _sequence(values, lambda _acc, item: fn(item), None).then(lambda _: None)
+
+
+def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any) -> Promise[Any]:
+    # Hub thread. Run step(acc, value) for each value in turn, each waiting
+    # for the promise of the one before.
+    result: Promise[Any] = Promise()
+    position = [0]
+
+    def advance(source: AsyncResult) -> None:
+        exc = _ar_exception.__get__(source)
+        if exc is not None:
+            result.set_exception(exc)
+            return
+        if position[0] == len(values):
+            result.set(source.value)
+            return
+        value = values[position[0]]
+        position[0] += 1
+        promise = _call(step, source.value, value)
+        promise._observed = True
+        promise.rawlink(advance)
+
+    start = _call(lambda: initial)
+    start._observed = True
+    start.rawlink(advance)
+    return result

@@ -1,0 +1,313 @@
+# The per-hub dispatcher: the one road from any thread into a hub.
+#
+# Every hub gnotifier touches gets exactly one Dispatcher: a deque that any
+# thread appends ``(fn, args)`` to, and one ``loop.async_()`` watcher that
+# wakes the hub to drain the deque in batches. Notifier triggers,
+# ``call_soon_threadsafe``, ``call_in_hub`` and the delivery of every
+# ``work()`` result travel this road; nothing else in gnotifier makes
+# watchers per job.
+#
+# Guarantees:
+# - Every call accepted by ``submit()`` runs exactly once, in the hub's
+#   thread, in the order each thread submitted it. Calls still queued when
+#   the hub is destroyed run during ``hub.destroy()``, before the loop goes.
+# - A call that raises is reported through ``hub.handle_error``; nothing
+#   escapes the watcher callback (the cffi loops would throw it into the
+#   main greenlet) and the drain goes on with the next call.
+# - The watcher is ref'd exactly while holds are outstanding (``hold()`` /
+#   ``release()``), so ``gevent.wait()`` returns once nothing is pending,
+#   and on libuv an idle dispatcher never keeps ``hub.destroy()`` waiting.
+# - Once the hub is destroyed, ``submit()`` raises HubClosed; no thread ever
+#   sends to a closed watcher or a destroyed loop.
+#
+# Assumptions:
+# - ``collections.deque.append`` and ``popleft`` are atomic under the GIL,
+#   and a plain attribute store is seen by every thread in program order.
+# - ``async_().send()`` is the only loop call safe off the hub's thread; the
+#   watcher is created, ref'd, unref'd and closed in the hub's thread only.
+# - gevent looks ``destroy`` up on the hub instance, so wrapping it there
+#   lets the dispatcher close before the loop is torn down.
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any, Callable
+
+from gevent._hub_local import get_hub_if_exists
+from gevent.hub import Hub
+
+from ._errors import HubClosed
+from ._native import allocate_lock, get_ident, thread_local
+
+__all__ = ["Dispatcher", "dispatcher_for", "target_dispatcher", "thread_state"]
+
+# Per-thread state of threads gnotifier starts (pool workers, start_thread):
+# ``dispatcher`` is the hub that started the thread, ``job`` the job it runs.
+# A native thread-local, so it stays per OS thread under monkey-patching.
+thread_state = thread_local()
+
+_ATTR = "_gnotifier_dispatcher"
+# Serialises the creation of dispatchers; never held while running anything.
+_create_lock = allocate_lock()
+
+_STARTING, _OPEN, _CLOSED = "starting", "open", "closed"
+
+
+class Dispatcher:
+    """The per-hub queue of calls from any thread, and its async watcher."""
+
+    __slots__ = (
+        "hub",  # the hub served; read-only
+        "thread_ident",  # native ident of the hub's thread; read-only
+        "_calls",  # deque of (fn, args): append from any thread, popleft in the hub
+        "_wakeup_pending",  # True while a send() is on its way; set by senders, cleared by the drain
+        "_state",  # _STARTING, _OPEN or _CLOSED; written under _lock, read racily
+        "_lock",  # guards _state changes and every send()/close() of _watcher
+        "_watcher",  # the loop.async_() watcher; None until _start() ran in the hub
+        "_holds",  # outstanding holds; hub thread only
+        "_ref",  # whether _watcher is ref'd; hub thread only
+        "_on_close",  # callables run when the hub is destroyed; hub thread only
+        "_hub_destroy",  # the hub's own destroy(), which ours wraps
+    )
+
+    def __init__(self, hub: Hub) -> None:
+        """Safe to call from any thread; the watcher is made in the hub's thread."""
+        self.hub = hub
+        self.thread_ident: int = hub.thread_ident
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._wakeup_pending = False
+        self._state = _STARTING
+        self._lock = allocate_lock()
+        self._watcher: Any = None
+        self._holds = 0
+        self._ref = False
+        self._on_close: list[Callable[[], Any]] = []
+        self._hub_destroy = hub.destroy
+        hub.destroy = self._destroy_hub  # see the header
+        if get_ident() == self.thread_ident:
+            self._start()
+        else:
+            # Watchers may only be made in the hub's thread; gevent's own
+            # thread-safe callback gets us there. Calls submitted meanwhile
+            # wait in the deque and _start() drains them.
+            hub.loop.run_callback_threadsafe(self._start)
+
+    def _start(self) -> None:
+        # Hub thread only.
+        watcher = self.hub.loop.async_()
+        watcher.start(self._drain)
+        # Idle until something holds it; libuv makes async_ watchers ref'd.
+        watcher.ref = False
+        with self._lock:
+            if self._state is not _STARTING:
+                watcher.close()
+                return
+            self._watcher = watcher
+            self._state = _OPEN
+        self._drain()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the hub was destroyed. Safe to call from any thread."""
+        return self._state is _CLOSED
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Queue ``fn(*args)`` to run in the hub. Safe to call from any thread.
+
+        Never blocks beyond a lock held for one ``send()``.
+
+        Raises:
+            HubClosed: the hub was destroyed; the call will not run.
+        """
+        if self._state is _CLOSED:
+            raise HubClosed(_closed_message(self.hub))
+        call = (fn, args)
+        self._calls.append(call)
+        if not self._wakeup_pending:
+            # The drain clears the flag *before* it reads the deque, so while
+            # the flag is set a wakeup is still ahead of our call.
+            self._wakeup_pending = True
+            with self._lock:
+                if self._state is _OPEN:
+                    self._watcher.send()
+                # _STARTING: _start() drains the deque once the watcher exists.
+        if self._state is _CLOSED:
+            self._withdraw(call)
+
+    def _withdraw(self, call: tuple[Callable[..., Any], tuple[Any, ...]]) -> None:
+        # The hub closed while we appended. close() pops under the lock until
+        # the deque is empty, so under the lock our call is either still
+        # there (close() has finished: take it back and refuse it) or gone
+        # (close() ran it: it was accepted).
+        with self._lock:
+            try:
+                self._calls.remove(call)
+            except ValueError:
+                return
+        raise HubClosed(_closed_message(self.hub))
+
+    def _drain(self) -> None:
+        # The watcher callback; hub thread only. Runs the calls queued when
+        # it started; later ones come with a wakeup of their own, so a
+        # flood from other threads cannot starve the rest of the loop.
+        self._wakeup_pending = False
+        calls = self._calls
+        for _ in range(len(calls)):
+            fn, args = calls.popleft()
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001 - nothing may escape a watcher callback
+                self._report(fn)
+            # Not holding on to the call's arguments until the next batch.
+            del fn, args
+
+    def _report(self, context: object) -> None:
+        # Hub thread only. handle_error itself must not raise out of a
+        # watcher callback either.
+        try:
+            self.hub.handle_error(context, *sys.exc_info())
+        except BaseException:  # noqa: BLE001 - last resort, see above
+            pass
+
+    def run_reporting(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)``, reporting an error through the hub. Hub thread only."""
+        try:
+            fn(*args)
+        except BaseException:  # noqa: BLE001 - reported, as gevent does
+            self._report(fn)
+
+    def in_hub_thread(self) -> bool:
+        """Whether the caller runs in the hub's thread. Safe from any thread."""
+        return get_ident() == self.thread_ident
+
+    def check_hub_thread(self, what: str) -> None:
+        """Raise RuntimeError unless called in the hub's thread."""
+        if get_ident() != self.thread_ident:
+            raise RuntimeError(
+                f"{what} must be called in the thread of the hub it belongs to "
+                f"({self.hub!r}); from another thread use "
+                f"gnotifier.call_in_hub() or call_soon_threadsafe(..., hub=hub)"
+            )
+
+    def hold(self) -> None:
+        """Keep the hub's loop alive until the matching release(). Hub thread only."""
+        self._holds += 1
+        self._update_ref()
+
+    def release(self) -> None:
+        """End one hold(). Hub thread only."""
+        self._holds -= 1
+        self._update_ref()
+
+    def release_from_any_thread(self) -> None:
+        """End one hold(). Safe to call from any thread."""
+        if get_ident() == self.thread_ident:
+            self.release()
+            return
+        try:
+            self.submit(self.release, ())
+        except HubClosed:
+            pass  # nothing left to keep alive
+
+    def _update_ref(self) -> None:
+        # Hub thread only. Compared, not counted: a hold queued from another
+        # thread may arrive after a direct release, so _holds can dip below 0.
+        want = self._holds > 0
+        if want is not self._ref and self._state is _OPEN:
+            self._watcher.ref = want
+            self._ref = want
+
+    def add_close_callback(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` when the hub is destroyed. Hub thread only."""
+        self._on_close.append(fn)
+
+    def remove_close_callback(self, fn: Callable[[], Any]) -> None:
+        """Forget a callback given to add_close_callback(). Hub thread only."""
+        try:
+            self._on_close.remove(fn)
+        except ValueError:
+            pass
+
+    def _destroy_hub(self, destroy_loop: bool | None = None) -> None:
+        # Stands in for hub.destroy(): close first, while the loop still works.
+        self.close()
+        self._hub_destroy(destroy_loop)
+
+    def close(self) -> None:
+        """Stop serving the hub: run what is queued, close the watcher.
+
+        Called by ``hub.destroy()``; must be called in the hub's thread.
+        Idempotent.
+        """
+        with self._lock:
+            if self._state is _CLOSED:
+                return
+            self._state = _CLOSED
+        while self._on_close:
+            self.run_reporting(self._on_close.pop())
+        # Every call appended so far was accepted: run them all. Popping under
+        # the lock is what lets a late submit() know (see _withdraw()).
+        while True:
+            with self._lock:
+                if not self._calls:
+                    watcher, self._watcher = self._watcher, None
+                    break
+                fn, args = self._calls.popleft()
+            self.run_reporting(fn, *args)
+        if watcher is not None:
+            watcher.close()
+        hub = self.hub
+        if getattr(hub, _ATTR, None) is self:
+            delattr(hub, _ATTR)
+        if vars(hub).get("destroy") == self._destroy_hub:
+            del hub.destroy
+
+
+def _closed_message(hub: Hub) -> str:
+    return f"the hub {hub!r} was destroyed; send calls to a live hub"
+
+
+def dispatcher_for(hub: Hub) -> Dispatcher:
+    """The dispatcher of ``hub``, made on first use. Safe to call from any thread.
+
+    Raises:
+        HubClosed: the hub was destroyed.
+    """
+    dispatcher: Dispatcher | None = getattr(hub, _ATTR, None)
+    if dispatcher is not None:
+        return dispatcher
+    with _create_lock:
+        dispatcher = getattr(hub, _ATTR, None)
+        if dispatcher is None:
+            if hub.loop is None:
+                raise HubClosed(_closed_message(hub))
+            dispatcher = Dispatcher(hub)
+            setattr(hub, _ATTR, dispatcher)
+    return dispatcher
+
+
+def target_dispatcher(hub: Hub | None, what: str) -> Dispatcher:
+    """The dispatcher a cross-thread call goes to. Safe to call from any thread.
+
+    ``hub`` when given; else the hub that started this thread (pool workers,
+    ``start_thread``); else the hub of the calling thread if it has one.
+
+    Raises:
+        RuntimeError: no hub given and none to infer.
+        HubClosed: the hub was destroyed.
+    """
+    if hub is not None:
+        if not isinstance(hub, Hub):
+            raise TypeError(f"{what}: hub= must be a gevent Hub, got {hub!r}")
+        return dispatcher_for(hub)
+    dispatcher: Dispatcher | None = getattr(thread_state, "dispatcher", None)
+    if dispatcher is not None:
+        return dispatcher
+    own = get_hub_if_exists()
+    if own is not None:
+        return dispatcher_for(own)
+    raise RuntimeError(
+        f"{what}: this thread was not started by gnotifier and has no hub, so "
+        f"the target hub is unknown; pass hub=<the hub>, captured with "
+        f"gevent.get_hub() in the hub's thread"
+    )

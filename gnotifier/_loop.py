@@ -1,0 +1,154 @@
+# Event loop helpers: cl-async's with-event-loop, with-delay and with-interval.
+#
+# Guarantees:
+# - run() returns only once main() finished *and* the hub has nothing left
+#   to do, and gives back main()'s value or re-raises its exception; an
+#   error of main() is never also printed by the hub.
+# - delay()/interval() callbacks run in hub context; an error they raise is
+#   reported through handle_error and an interval keeps going.
+# - cancel() is idempotent and safe from any thread; no callback starts
+#   after it returned in the hub's thread.
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import gevent
+from gevent.exceptions import LoopExit
+from gevent.hub import get_hub
+
+from ._dispatch import Dispatcher, dispatcher_for
+from ._errors import HubClosed
+from ._outcome import Outcome, Value, capture
+
+__all__ = ["Timer", "delay", "interval", "run"]
+
+T = TypeVar("T")
+
+
+def run(main: Callable[..., T], *args: Any) -> T:
+    """Run ``main(*args)`` in a greenlet of this thread's hub until all is done.
+
+    Returns ``main``'s value once it has finished *and* the hub has nothing
+    left to do (as ``gevent.wait()``: notifiers, work, queued calls, timers,
+    servers); re-raises its exception. Blocks the calling thread while the
+    hub runs; must be called from the thread's main greenlet.
+
+    Raises:
+        TypeError: ``main`` is not callable.
+        RuntimeError: called inside the hub or a greenlet.
+        LoopExit: the hub ran out of things to do before ``main`` finished.
+    """
+    if not callable(main):
+        raise TypeError(f"run() needs a callable, got {main!r}")
+    hub = get_hub()
+    if gevent.getcurrent() is not hub.parent:
+        raise RuntimeError("run() must be called from the thread's main greenlet, not inside a greenlet or the hub")
+    box: list[Outcome] = []
+    gevent.spawn_raw(lambda: box.append(capture(main, *args)))
+    gevent.wait()
+    if not box:
+        raise LoopExit(f"run(): the hub has nothing left to do but {main!r} has not finished; it waits for something that nothing will deliver")
+    outcome = box.pop()
+    if type(outcome) is Value:
+        return outcome.value  # type: ignore[no-any-return]
+    error = outcome.error  # type: ignore[union-attr]
+    del outcome
+    try:
+        raise error
+    finally:
+        del error
+
+
+class Timer:
+    """The handle of ``delay()`` or ``interval()``; ``cancel()`` stops it."""
+
+    __slots__ = ("_dispatcher", "_watcher", "_fn", "_args", "_repeat", "__weakref__")
+
+    def __init__(self, dispatcher: Dispatcher, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        # Hub thread only: the watcher is made and started here.
+        self._dispatcher = dispatcher
+        self._fn: Callable[..., Any] | None = fn
+        self._args = args
+        self._repeat = repeat
+        self._watcher: Any = dispatcher.hub.loop.timer(seconds, seconds if repeat else 0.0)
+        self._watcher.start(self._fire)
+
+    def __repr__(self) -> str:
+        kind = "interval" if self._repeat else "delay"
+        state = "active" if self.active else "done"
+        return f"<gnotifier.Timer {kind} {state} fn={self._fn!r}>"
+
+    @property
+    def active(self) -> bool:
+        """Whether the callback may still run."""
+        return self._fn is not None
+
+    def _fire(self) -> None:
+        # Hub context, the watcher callback: nothing may escape it.
+        fn, args = self._fn, self._args
+        if fn is None:
+            return
+        if not self._repeat:
+            self._close()
+        self._dispatcher.run_reporting(fn, *args)
+
+    def cancel(self) -> None:
+        """Stop the timer; idempotent. Safe to call from any thread.
+
+        In the hub's thread it takes effect at once; from another thread the
+        timer is stopped in the hub shortly after.
+        """
+        if self._fn is None:
+            return
+        if self._dispatcher.in_hub_thread():
+            self._close()
+            return
+        try:
+            self._dispatcher.submit(self._close, ())
+        except HubClosed:
+            pass
+
+    def _close(self) -> None:
+        # Hub thread only.
+        self._fn = None
+        self._args = ()
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
+
+def _start_timer(what: str, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> Timer:
+    if not callable(fn):
+        raise TypeError(f"{what}() needs a callable, got {fn!r}")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what}() needs seconds as a number, got {seconds!r}")
+    if seconds < 0 or (repeat and seconds <= 0):
+        raise ValueError(f"{what}() needs {'positive' if repeat else 'non-negative'} seconds, got {seconds}")
+    return Timer(dispatcher_for(get_hub()), float(seconds), repeat, fn, args)
+
+
+def delay(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
+    """Run ``fn(*args)`` in hub context after ``seconds`` (cl-async's ``with-delay``).
+
+    Binds to the calling thread's hub; does not block. The pending timer
+    keeps the hub alive until it fires or is cancelled.
+
+    Raises:
+        TypeError: ``fn`` not callable or ``seconds`` not a number.
+        ValueError: negative ``seconds``.
+    """
+    return _start_timer("delay", seconds, False, fn, args)
+
+
+def interval(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
+    """Run ``fn(*args)`` in hub context every ``seconds`` until cancelled.
+
+    Binds to the calling thread's hub; does not block. Keeps the hub alive
+    until cancelled.
+
+    Raises:
+        TypeError: ``fn`` not callable or ``seconds`` not a number.
+        ValueError: ``seconds`` not positive.
+    """
+    return _start_timer("interval", seconds, True, fn, args)

@@ -1,0 +1,42 @@
+"""The real OS-thread primitives, also after ``gevent.monkey.patch_all()``.
+
+``patch_all()`` turns ``threading`` and ``_thread`` into greenlet-based
+imitations. gnotifier's worker threads, its cross-thread locks and its
+thread identity checks need the genuine ones, so every module takes them
+from here. ``get_original`` returns the unpatched object whether or not
+patching has happened yet, so importing gnotifier before or after
+``patch_all()`` gives the same result.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import TYPE_CHECKING, Any, Callable
+
+from gevent.monkey import get_original
+
+if TYPE_CHECKING:
+    import _thread
+
+    get_ident: Callable[[], int] = _thread.get_ident
+    allocate_lock: Callable[[], _thread.LockType] = _thread.allocate_lock
+    start_new_thread: Callable[..., int] = _thread.start_new_thread
+    thread_local: type[Any] = _thread._local
+    SimpleQueue: type[queue.SimpleQueue[Any]] = queue.SimpleQueue
+else:
+    get_ident = get_original("_thread", "get_ident")
+    allocate_lock = get_original("_thread", "allocate_lock")
+    start_new_thread = get_original("_thread", "start_new_thread")
+    thread_local = get_original("_thread", "_local")
+    SimpleQueue = get_original("queue", "SimpleQueue")
+
+Empty = queue.Empty
+
+__all__ = [
+    "Empty",
+    "SimpleQueue",
+    "allocate_lock",
+    "get_ident",
+    "start_new_thread",
+    "thread_local",
+]

@@ -1,0 +1,207 @@
+# Notifiers: a callback that waits in a hub until any thread triggers it.
+#
+# A Notifier is cl-async's notifier on gevent: made in a thread, it belongs
+# to that thread's hub; trigger() from any thread queues one delivery
+# through the hub's dispatcher, and the callback runs in hub context.
+#
+# Guarantees:
+# - After every trigger() the callback runs at least once; it never runs
+#   without one. Triggers that arrive before the delivery merge into it.
+# - No callback starts after free() has returned; free() is idempotent and
+#   safe from any thread, and trigger() after it raises NotifierFreed
+#   (also once the hub was destroyed, on every loop).
+# - A single-shot notifier is freed before its callback runs, so it runs
+#   exactly once even if it raises.
+# - A live notifier with ref=True keeps its hub's loop alive.
+#
+# Assumptions:
+# - The dispatcher's submit() is safe from any thread; hold()/release() are
+#   hub-thread only and reached from elsewhere through the dispatcher.
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from gevent.hub import get_hub
+
+from ._dispatch import Dispatcher, dispatcher_for
+from ._errors import HubClosed, NotifierFreed
+from ._native import allocate_lock
+
+__all__ = ["Notifier", "make_notifier"]
+
+_OPEN, _FREED = "open", "freed"
+
+
+class Notifier:
+    """A callback that waits in the hub until some thread triggers it.
+
+    Created in a thread, bound to that thread's hub. ``trigger()`` may be
+    called from any thread; the callback then runs later, in hub context.
+    Triggers that arrive before the callback runs may merge: after every
+    trigger the callback runs at least once, and it never runs without one.
+
+    Args:
+        callback: called as ``callback(*args)`` in hub context; must not block.
+        *args: arguments for ``callback``.
+        single_shot: run once, then free (the default); else run after each
+            (merged) trigger until freed.
+        on_error: called as ``on_error(exc)`` in hub context when the callback
+            raises; by default the hub's ``handle_error`` prints it.
+        ref: whether the live notifier keeps the hub's loop alive.
+
+    Raises:
+        TypeError: ``callback`` or ``on_error`` is not callable.
+    """
+
+    __slots__ = (
+        "_dispatcher",  # the hub's dispatcher; read-only
+        "_lock",  # guards _state, _queued, _held, _callback, _args, _on_error
+        "_state",  # _OPEN or _FREED; guarded by _lock
+        "_queued",  # a delivery is queued and has not started; guarded by _lock
+        "_held",  # whether this notifier holds the dispatcher; guarded by _lock
+        "_callback",  # guarded by _lock; None once freed
+        "_args",  # guarded by _lock; () once freed
+        "_on_error",  # guarded by _lock; None once freed
+        "_single_shot",  # read-only
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        callback: Callable[..., Any],
+        *args: Any,
+        single_shot: bool = True,
+        on_error: Callable[[BaseException], Any] | None = None,
+        ref: bool = True,
+    ) -> None:
+        if not callable(callback):
+            raise TypeError(f"Notifier() needs a callable callback, got {callback!r}")
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"Notifier(on_error=) must be callable or None, got {on_error!r}")
+        self._dispatcher: Dispatcher = dispatcher_for(get_hub())
+        self._lock = allocate_lock()
+        self._state = _OPEN
+        self._queued = False
+        self._callback: Callable[..., Any] | None = callback
+        self._args = args
+        self._on_error = on_error
+        self._single_shot = bool(single_shot)
+        self._held = bool(ref)
+        if self._held:
+            self._dispatcher.hold()  # we are in the hub's thread: get_hub() above
+
+    def __repr__(self) -> str:
+        state = "freed" if self.freed else "open"
+        return f"<gnotifier.Notifier {state} callback={self._callback!r} hub={self._dispatcher.hub!r}>"
+
+    @property
+    def freed(self) -> bool:
+        """Whether the notifier was freed or its hub destroyed. Any thread."""
+        return self._state is _FREED or self._dispatcher.closed
+
+    def trigger(self) -> None:
+        """Schedule the callback to run in the notifier's hub. Safe from any thread.
+
+        Never runs the callback inline and never blocks (beyond a brief lock).
+
+        Raises:
+            NotifierFreed: the notifier was freed or its hub destroyed.
+        """
+        with self._lock:
+            if self._state is _FREED:
+                raise NotifierFreed(f"{self!r} was freed; make a new notifier to be called again")
+            if self._queued:
+                return  # merges with the delivery already on its way
+            self._queued = True
+        try:
+            self._dispatcher.submit(self._deliver, ())
+        except HubClosed:
+            self.free()
+            raise NotifierFreed(
+                f"the hub of {self!r} was destroyed, which freed it; make a new notifier in a live hub"
+            ) from None
+
+    def _deliver(self) -> None:
+        # Hub thread, from the dispatcher. A free() that returned before we
+        # took the lock wins: no callback starts after free() returned.
+        with self._lock:
+            if self._state is _FREED:
+                return
+            self._queued = False
+            callback, args, on_error = self._callback, self._args, self._on_error
+            if self._single_shot:
+                held = self._drop()
+        if self._single_shot and held:
+            self._dispatcher.release()
+        try:
+            callback(*args)  # type: ignore[misc]
+        except BaseException as exc:  # noqa: BLE001 - goes to on_error or the hub
+            if on_error is None:
+                raise  # the dispatcher reports it through hub.handle_error
+            on_error(exc)
+
+    def free(self) -> None:
+        """Free the notifier: drop its callback; pending triggers are dropped.
+
+        Idempotent and safe from any thread. A callback already running in
+        the hub finishes; none starts after ``free()`` returns.
+        """
+        with self._lock:
+            if self._state is _FREED:
+                return
+            held = self._drop()
+        if held:
+            self._dispatcher.release_from_any_thread()
+
+    def _drop(self) -> bool:
+        # Under self._lock. Returns whether the caller must release the hold.
+        self._state = _FREED
+        self._callback = None
+        self._args = ()
+        self._on_error = None
+        held, self._held = self._held, False
+        return held
+
+    @property
+    def ref(self) -> bool:
+        """Whether the live notifier keeps its hub's loop alive. Any thread.
+
+        Setting it to False lets ``gevent.wait()`` and ``gnotifier.run()``
+        return while the notifier is live (cl-async's ``unref``).
+        """
+        return self._held
+
+    @ref.setter
+    def ref(self, value: bool) -> None:
+        value = bool(value)
+        with self._lock:
+            if self._state is _FREED or value is self._held:
+                return
+            self._held = value
+        dispatcher = self._dispatcher
+        if not value:
+            dispatcher.release_from_any_thread()
+        elif dispatcher.in_hub_thread():
+            dispatcher.hold()
+        else:
+            try:
+                dispatcher.submit(dispatcher.hold, ())
+            except HubClosed:
+                pass  # no loop left to keep alive
+
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.free()
+
+
+def make_notifier(
+    callback: Callable[..., Any],
+    *args: Any,
+    single_shot: bool = True,
+    on_error: Callable[[BaseException], Any] | None = None,
+    ref: bool = True,
+) -> Notifier:
+    """Make a ``Notifier`` (cl-async's ``make-notifier``); see ``Notifier``."""
+    return Notifier(callback, *args, single_shot=single_shot, on_error=on_error, ref=ref)

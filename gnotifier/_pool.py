@@ -1,0 +1,362 @@
+# Pools: where background work runs, and how much of it at once.
+#
+# A Pool accepts jobs in its hub's thread and hands back a Promise that its
+# hub settles. Thread pools run jobs on a Crew (see _worker.py): the hub's
+# own ``hub.threadpool`` for the default pool, a gevent ThreadPool of their
+# own for ``Pool(size=n)``. ``Pool(executor=ex)`` hands jobs to any
+# ``concurrent.futures.Executor`` and follows its futures through the
+# dispatcher, so their promises settle in the hub too.
+#
+# Guarantees:
+# - work() never blocks the caller, except a greenlet waiting cooperatively
+#   for room in a pool with ``max_pending``.
+# - No accepted job is lost: each runs, or is rejected with Cancelled.
+# - While a job's promise is unsettled, the hub stays alive.
+#
+# Assumptions:
+# - Everything here but the stats counters of the Crew runs in the hub's
+#   thread; the methods check it where a caller could get it wrong.
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any, Callable, Iterable, TypeVar
+
+from gevent import getcurrent
+from gevent.event import Event
+from gevent.hub import get_hub
+from gevent.lock import Semaphore
+from gevent.threadpool import ThreadPool
+
+from ._dispatch import Dispatcher, dispatcher_for
+from ._errors import Cancelled, PoolClosed, PoolFull
+from ._outcome import Error, Outcome, Value
+from ._promise import Promise
+from ._worker import Crew, Job
+
+__all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "default_pool", "outcome_of", "work"]
+
+T = TypeVar("T")
+
+IDLE_TIMEOUT = 5.0  # seconds an idle worker of a pool's own threads waits; matches gevent's pool
+# Seconds an idle worker on the hub's shared threadpool waits before giving
+# its thread back to gevent, so gevent's own users (the resolver) get one.
+SHARED_IDLE_TIMEOUT = 0.05
+
+_ATTR = "_gnotifier_default_pool"
+
+
+class Pool:
+    """Runs functions on real OS threads (or an executor); results land in promises.
+
+    Args:
+        size: how many jobs run at once. ``None`` runs on the hub's own
+            ``hub.threadpool`` with up to ``maxsize - 1`` workers (one thread
+            stays free for gevent's own users, such as its resolver); an int
+            gives the pool its own native threadpool of that many threads.
+        executor: a ``concurrent.futures.Executor`` to submit to instead
+            (processes, a distributed engine's executor); not with ``size``.
+        name: worker threads are named ``<name>-<n>``.
+        max_pending: most accepted jobs that have not started; beyond it a
+            greenlet's ``work()`` waits for room and hub context gets PoolFull.
+
+    Must be created and used in the thread of the hub it serves.
+
+    Raises:
+        ValueError: ``size`` or ``max_pending`` below 1, or both ``size``
+            and ``executor`` given.
+        TypeError: wrong types for the arguments.
+    """
+
+    def __init__(
+        self,
+        size: int | None = None,
+        *,
+        executor: concurrent.futures.Executor | None = None,
+        name: str = "gnotifier",
+        max_pending: int | None = None,
+    ) -> None:
+        _check_arguments(size, executor, name, max_pending)
+        hub = get_hub()
+        self._dispatcher: Dispatcher = dispatcher_for(hub)
+        self._executor = executor
+        self._name = name
+        self._closed = False  # hub thread only, as is everything below
+        self._accepted = self._completed = self._failed = self._cancelled = 0
+        self._drained = Event()  # set while no accepted job is unsettled
+        self._drained.set()
+        self._room = Semaphore(max_pending) if max_pending is not None else None
+        self._futures: set[concurrent.futures.Future[Any]] = set()  # executor jobs in flight
+        self._owned: ThreadPool | None = None
+        self._crew: Crew | None = None
+        if executor is None:
+            if size is None:
+                threadpool = hub.threadpool
+                size = max(1, threadpool.maxsize - 1)
+                idle = SHARED_IDLE_TIMEOUT
+            else:
+                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=IDLE_TIMEOUT)
+                idle = IDLE_TIMEOUT
+            on_start = self._job_started if self._room is not None else None
+            self._crew = Crew(self._dispatcher, threadpool, size, idle, name, self._job_settled, on_start)
+        self._size = size
+        self._dispatcher.add_close_callback(self._hub_destroyed)
+
+    def __repr__(self) -> str:
+        where = f"executor={self._executor!r}" if self._executor is not None else f"size={self._size}"
+        state = "closed" if self._closed else "open"
+        return f"<gnotifier.Pool {self._name!r} {where} {state}>"
+
+    # -- submitting (hub thread) ----------------------------------------------
+
+    def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Promise[T]:
+        """Run ``fn(*args, **kwargs)`` in the pool; returns its promise at once.
+
+        Must be called in the pool's hub thread. Never blocks, except that with
+        ``max_pending`` a greenlet waits cooperatively for room. ``fn`` sees a
+        copy of the caller's contextvars (thread pools). Any exception ``fn``
+        raises rejects the promise with that very object.
+
+        Raises:
+            TypeError: ``fn`` is not callable.
+            PoolClosed: after ``shutdown()``.
+            PoolFull: ``max_pending`` reached and called in hub context.
+            RuntimeError: called from another thread than the pool's hub's.
+        """
+        if not callable(fn):
+            raise TypeError(f"work() needs a callable, got {fn!r}; pass the function, not its result")
+        self._dispatcher.check_hub_thread("Pool.work()")
+        if self._closed:
+            raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
+        if self._room is not None:
+            self._wait_for_room()
+        promise: Promise[T] = Promise()
+        if self._crew is not None:
+            job = Job(self._crew, promise, fn, args, kwargs)
+            promise._job = job
+            self._accepted += 1
+            self._dispatcher.hold()
+            self._drained.clear()
+            self._crew.submit(job)
+        else:
+            self._submit_to_executor(promise, fn, args, kwargs)
+        return promise
+
+    def _wait_for_room(self) -> None:
+        # Hub thread. Room is given back when a job starts (or is cancelled).
+        room = self._room
+        assert room is not None
+        if getcurrent() is self._dispatcher.hub:
+            if not room.acquire(blocking=False):
+                raise PoolFull(
+                    f"{self!r} already has max_pending jobs waiting to start; "
+                    f"call work() from a greenlet to wait for room, or raise max_pending"
+                )
+            return
+        room.acquire()
+        if self._closed:
+            room.release()
+            raise PoolClosed(f"{self!r} was shut down while work() waited for room")
+
+    def map(self, fn: Callable[[Any], T], iterable: Iterable[Any]) -> Promise[list[T]]:
+        """``work(fn, item)`` for each item; one promise of the results in input order.
+
+        Rejects with the first error to occur. Must be called in the hub's
+        thread; does not block (beyond ``work()``).
+
+        Raises:
+            TypeError: ``fn`` is not callable or ``iterable`` is not iterable.
+        """
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, got {fn!r}")
+        promises = [self.work(fn, item) for item in _iterate("map", iterable)]
+        return Promise.all(promises)
+
+    # -- executors ----------------------------------------------------------
+
+    def _submit_to_executor(self, promise: Promise[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        # Hub thread. The future completes in the executor's thread; its
+        # callback only queues the outcome for the hub.
+        assert self._executor is not None
+        future = self._executor.submit(fn, *args, **kwargs)
+        self._accepted += 1
+        self._dispatcher.hold()
+        self._drained.clear()
+        self._futures.add(future)
+        promise._job = future
+        dispatcher = self._dispatcher
+        future.add_done_callback(lambda f: dispatcher.submit(self._future_done, (promise, f)))
+
+    def _future_done(self, promise: Promise[Any], future: concurrent.futures.Future[Any]) -> None:
+        # Hub thread, through the dispatcher.
+        self._futures.discard(future)
+        promise._job = None
+        outcome = outcome_of(future)
+        if not promise.ready():
+            promise._settle(outcome)
+        if self._room is not None:
+            self._room.release()  # executors do not say when a job starts
+        self._job_settled(outcome)
+
+    # -- settling (hub thread) ------------------------------------------------
+
+    def _job_started(self) -> None:
+        # A worker thread, as it takes a job: give its room back in the hub.
+        self._dispatcher.submit(self._room.release, ())  # type: ignore[union-attr]
+
+    def _job_settled(self, outcome: Outcome | None) -> None:
+        # Hub thread. ``None``: cancelled before it started.
+        if outcome is None:
+            self._cancelled += 1
+            if self._room is not None:
+                self._room.release()
+        elif type(outcome) is Value:
+            self._completed += 1
+        elif isinstance(outcome.error, Cancelled):  # type: ignore[union-attr]
+            self._cancelled += 1
+        else:
+            self._failed += 1
+        self._dispatcher.release()
+        if self._accepted == self._completed + self._failed + self._cancelled:
+            self._drained.set()
+
+    # -- state -------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counts of this pool's jobs. Hub thread; does not block.
+
+        Returns:
+            ``pending`` (accepted, not started), ``running``, ``completed``
+            (succeeded), ``failed`` (raised), ``cancelled`` (rejected with
+            Cancelled) and ``threads`` (live worker threads). The first five
+            add up to the jobs accepted.
+        """
+        if self._crew is not None:
+            counts = self._crew.counts()
+            running, threads = counts["running"], counts["threads"]
+        else:
+            running = sum(1 for future in self._futures if future.running())
+            threads = 0
+        done = self._completed + self._failed + self._cancelled
+        return {
+            "pending": self._accepted - done - running,
+            "running": running,
+            "completed": self._completed,
+            "failed": self._failed,
+            "cancelled": self._cancelled,
+            "threads": threads,
+        }
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``shutdown()`` was called."""
+        return self._closed
+
+    def shutdown(self, wait: bool = True, cancel_pending: bool = False, timeout: float | None = None) -> None:
+        """Stop accepting work; optionally cancel what has not started; wait.
+
+        After it, ``work()`` raises PoolClosed. No accepted job is lost: each
+        runs or is rejected with Cancelled. Must be called in the hub's
+        thread; with ``wait`` it blocks the calling greenlet (cooperatively)
+        until every accepted job settled, at most ``timeout`` seconds.
+        A pool's own threads exit once idle; the executor of
+        ``Pool(executor=)`` is the caller's and is not shut down.
+
+        Raises:
+            TimeoutError: ``timeout`` elapsed; the message says what still runs.
+            RuntimeError: ``wait`` in hub context, which must not block.
+        """
+        self._dispatcher.check_hub_thread("Pool.shutdown()")
+        if wait and getcurrent() is self._dispatcher.hub:
+            raise RuntimeError("Pool.shutdown(wait=True) cannot wait in hub context; call it from a greenlet")
+        self._closed = True
+        if cancel_pending:
+            self._cancel_pending()
+        if self._crew is not None:
+            self._crew.close()
+        if wait and not self._drained.wait(timeout):
+            stats = self.stats()
+            raise TimeoutError(
+                f"{self!r}: shutdown timed out after {timeout} s with {stats['running']} jobs "
+                f"running and {stats['pending']} pending; they go on and settle when done"
+            )
+
+    def _cancel_pending(self) -> None:
+        # Hub thread. Reject every job that has not started.
+        if self._crew is not None:
+            for job in self._crew.cancel_queued():
+                del job
+            return
+        for future in list(self._futures):
+            future.cancel()  # its done callback rejects the promise
+
+    def _hub_destroyed(self) -> None:
+        # Hub thread, from hub.destroy(): nothing may wait here.
+        if not self._closed:
+            self._closed = True
+            self._cancel_pending()
+            if self._crew is not None:
+                self._crew.close()
+
+
+def outcome_of(future: concurrent.futures.Future[Any]) -> Outcome:
+    """The outcome of a done future (Cancelled for a cancelled one)."""
+    if future.cancelled():
+        return Error(Cancelled(f"{future!r} was cancelled before it started"))
+    exc = future.exception()
+    return Value(future.result()) if exc is None else Error(exc)
+
+
+def _iterate(what: str, iterable: Iterable[Any]) -> list[Any]:
+    try:
+        return list(iterable)
+    except TypeError:
+        raise TypeError(f"{what}() needs an iterable, got {iterable!r}") from None
+
+
+def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> None:
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(f"Pool(size=) must be an int or None, got {size!r}")
+        if size < 1:
+            raise ValueError(f"Pool(size=) must be at least 1, got {size}")
+        if executor is not None:
+            raise ValueError("Pool() takes size= or executor=, not both: the executor decides its own size")
+    if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(f"Pool(executor=) must be a concurrent.futures.Executor, got {executor!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"Pool(name=) must be a str, got {name!r}")
+    if max_pending is not None:
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
+            raise TypeError(f"Pool(max_pending=) must be an int or None, got {max_pending!r}")
+        if max_pending < 1:
+            raise ValueError(f"Pool(max_pending=) must be at least 1 (or None for no bound), got {max_pending}")
+
+
+def default_pool() -> Pool:
+    """The calling thread's hub's default pool, on ``hub.threadpool``.
+
+    Made on first use; must be called in the hub's thread.
+    """
+    hub = get_hub()
+    pool: Pool | None = getattr(hub, _ATTR, None)
+    if pool is None:
+        pool = Pool(name="gnotifier")
+        setattr(hub, _ATTR, pool)
+    return pool
+
+
+def work(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Promise[T]:
+    """Run ``fn(*args, **kwargs)`` on a real OS thread; returns its promise at once.
+
+    ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
+    thread's hub's native threadpool (real threads also after
+    ``monkey.patch_all()``), in a copy of the caller's contextvars, and its
+    outcome settles the promise in the hub, never from the worker thread.
+    The hub stays alive until it settles. Never blocks the caller.
+
+    Raises:
+        TypeError: ``fn`` is not callable.
+    """
+    if not callable(fn):
+        raise TypeError(f"work() needs a callable, got {fn!r}; pass the function, not its result")
+    return default_pool().work(fn, *args, **kwargs)

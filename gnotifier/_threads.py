@@ -1,0 +1,223 @@
+# Calls from threads into a hub, and threads that belong to a hub.
+#
+# Guarantees:
+# - call_soon_threadsafe() accepts a call from any thread and runs it exactly
+#   once in hub context, in the order each thread made its calls; it touches
+#   no loop state from the calling thread (the dispatcher only send()s).
+# - call_in_hub() blocks only the calling (foreign) thread, never the hub,
+#   and refuses at once in the hub's own thread, where it would deadlock.
+# - A thread from start_thread() is a real OS thread also after patch_all();
+#   it keeps its hub alive while it runs, and an error escaping it is
+#   reported through that hub's handle_error, never lost.
+#
+# Assumptions:
+# - The native lock from _native is a real OS lock after patch_all(), so
+#   blocking on it blocks the thread, not a greenlet.
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, TypeVar
+
+import gevent
+from gevent.event import AsyncResult, Event
+from gevent._hub_local import get_hub_if_exists
+from gevent.hub import Hub, get_hub
+
+from ._dispatch import Dispatcher, dispatcher_for, target_dispatcher, thread_state
+from ._native import allocate_lock, get_ident, start_new_thread
+from ._outcome import Error, Outcome, Value, capture
+
+__all__ = ["Thread", "call_in_hub", "call_soon_threadsafe", "start_thread"]
+
+T = TypeVar("T")
+
+
+def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = None) -> None:
+    """Queue ``fn(*args)`` to run soon in hub context. Safe to call from any thread.
+
+    Every accepted call runs exactly once, in the order each thread made its
+    calls; calls never merge. Never blocks. The target hub is ``hub`` if
+    given; else, in a thread gnotifier started, the hub that started it;
+    else the calling thread's own hub. An error ``fn`` raises goes to the
+    hub's ``handle_error``.
+
+    Raises:
+        TypeError: ``fn`` is not callable.
+        HubClosed: the target hub was destroyed.
+        RuntimeError: no target hub: pass ``hub=``.
+    """
+    if not callable(fn):
+        raise TypeError(f"call_soon_threadsafe() needs a callable, got {fn!r}")
+    if hub is None:
+        dispatcher = getattr(thread_state, "dispatcher", None)
+        if dispatcher is None:
+            dispatcher = target_dispatcher(None, "call_soon_threadsafe()")
+    else:
+        dispatcher = target_dispatcher(hub, "call_soon_threadsafe()")
+    dispatcher.submit(fn, args)
+
+
+def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:
+    """Run ``fn(*args)`` in a new greenlet of the hub and wait for it, from a foreign thread.
+
+    Blocks the calling thread (not the hub) until ``fn`` returns, and gives
+    back its value, or re-raises its exception with the original traceback.
+    If ``fn`` returns an ``AsyncResult`` (or ``Promise``), waits for that
+    too. On timeout the call goes on in the hub; its outcome is dropped.
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first.
+        RuntimeError: called in the target hub's own thread (it would
+            deadlock), or no target hub: pass ``hub=``.
+        HubClosed: the target hub was destroyed.
+        TypeError: ``fn`` is not callable.
+    """
+    if not callable(fn):
+        raise TypeError(f"call_in_hub() needs a callable, got {fn!r}")
+    dispatcher = target_dispatcher(hub, "call_in_hub()")
+    if dispatcher.in_hub_thread():
+        raise RuntimeError(
+            "call_in_hub() was called in the hub's own thread, where waiting would "
+            "deadlock; call fn directly, or use work()/call_soon_threadsafe()"
+        )
+    reply = _Reply()
+    dispatcher.submit(_spawn_call, (dispatcher, reply, fn, args))
+    if not reply.done.acquire(True, -1 if timeout is None else timeout):
+        raise TimeoutError(f"call_in_hub({fn!r}) got no answer within {timeout} s; it goes on in the hub")
+    outcome = reply.outcome
+    del reply
+    if type(outcome) is Value:
+        return outcome.value
+    error = outcome.error  # type: ignore[union-attr]
+    del outcome
+    try:
+        raise error
+    finally:
+        del error  # the traceback would keep this frame alive
+
+
+class _Reply:
+    # One call_in_hub() answer. ``outcome`` is written by the hub *before*
+    # ``done`` is released, which orders it for the waiting thread.
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = allocate_lock()
+        self.done.acquire()
+        self.outcome: Outcome | None = None
+
+
+def _spawn_call(dispatcher: Dispatcher, reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # Hub context: fn may block (wait on a promise), so it gets a greenlet.
+    dispatcher.hold()
+    gevent.spawn_raw(_run_call, dispatcher, reply, fn, args)
+
+
+def _run_call(dispatcher: Dispatcher, reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # A greenlet of the hub's thread.
+    try:
+        outcome = capture(fn, *args)
+        if type(outcome) is Value and isinstance(outcome.value, AsyncResult):
+            outcome = capture(outcome.value.get)
+        reply.outcome = outcome
+        reply.done.release()
+    finally:
+        dispatcher.release()
+
+
+class Thread:
+    """A real OS thread started by ``start_thread()``.
+
+    Attributes:
+        name: the name given (or made up) at start.
+        ident: the native thread identifier, once the thread runs.
+    """
+
+    __slots__ = ("name", "ident", "_done", "_finished", "_dispatcher")
+
+    def __init__(self, name: str, dispatcher: Dispatcher) -> None:
+        self.name = name
+        self.ident: int | None = None
+        self._dispatcher = dispatcher
+        self._done = allocate_lock()  # held until the thread has finished
+        self._done.acquire()
+        self._finished = Event()  # set in the hub once the thread finished
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished.is_set() else "running"
+        return f"<gnotifier.Thread {self.name!r} ident={self.ident} {state}>"
+
+    def is_alive(self) -> bool:
+        """Whether the thread is still running. Any thread."""
+        return self._done.locked()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the thread has finished, at most ``timeout`` seconds.
+
+        In the thread of the hub the thread belongs to, waits cooperatively
+        (other greenlets run); elsewhere blocks the calling thread.
+
+        Returns:
+            True if the thread finished, False on timeout.
+        """
+        if get_hub_if_exists() is self._dispatcher.hub and self._dispatcher.in_hub_thread():
+            return bool(self._finished.wait(timeout))
+        if self._done.acquire(True, -1 if timeout is None else timeout):
+            self._done.release()
+            return True
+        return False
+
+
+_names = itertools.count(1)
+
+
+def start_thread(fn: Callable[..., Any], *args: Any, name: str | None = None) -> Thread:
+    """Run ``fn(*args)`` in a new real OS thread, also after ``monkey.patch_all()``.
+
+    The thread belongs to the calling thread's hub: the hub stays alive
+    while it runs, ``call_soon_threadsafe``/``call_in_hub`` inside it target
+    that hub, and an exception escaping ``fn`` is reported through the hub's
+    ``handle_error``. Must be called in the hub's thread; does not block.
+
+    Raises:
+        TypeError: ``fn`` is not callable or ``name`` is not a str.
+    """
+    if not callable(fn):
+        raise TypeError(f"start_thread() needs a callable, got {fn!r}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"start_thread(name=) must be a str or None, got {name!r}")
+    dispatcher = dispatcher_for(get_hub())
+    thread = Thread(name or f"gnotifier-thread-{next(_names)}", dispatcher)
+    dispatcher.hold()
+    try:
+        start_new_thread(_thread_main, (thread, fn, args))
+    except BaseException:
+        dispatcher.release()
+        raise
+    return thread
+
+
+def _thread_main(thread: Thread, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # The new thread.
+    thread.ident = get_ident()
+    dispatcher = thread._dispatcher
+    thread_state.dispatcher = dispatcher
+    outcome = capture(fn, *args)
+    del fn, args
+    thread_state.dispatcher = None
+    try:
+        dispatcher.submit(_thread_finished, (thread, outcome))
+    except BaseException:  # noqa: BLE001 - the hub is gone: no one to tell
+        pass
+    del outcome
+    thread._done.release()
+
+
+def _thread_finished(thread: Thread, outcome: Outcome) -> None:
+    # Hub thread, through the dispatcher.
+    dispatcher = thread._dispatcher
+    thread._finished.set()
+    dispatcher.release()
+    if type(outcome) is Error:
+        error = outcome.error
+        dispatcher.hub.handle_error(thread, type(error), error, error.__traceback__)
