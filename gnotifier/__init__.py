@@ -9,6 +9,10 @@ and hands back a ``Promise``: a ``gevent.event.AsyncResult`` that greenlets
 
 from __future__ import annotations
 
+from ._combinators import aeach as aeach
+from ._combinators import afilter as afilter
+from ._combinators import amap as amap
+from ._combinators import areduce as areduce
 from ._errors import AlreadySettled as AlreadySettled
 from ._errors import Cancelled as Cancelled
 from ._errors import HubClosed as HubClosed
@@ -30,10 +34,6 @@ from ._threads import call_in_hub as call_in_hub
 from ._threads import call_soon_threadsafe as call_soon_threadsafe
 from ._threads import start_thread as start_thread
 from ._worker import check_cancelled as check_cancelled
-from ._combinators import aeach as aeach
-from ._combinators import afilter as afilter
-from ._combinators import amap as amap
-from ._combinators import areduce as areduce
 
 __version__ = "0.1.0"
 

@@ -10,6 +10,7 @@ call site.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable, TypeVar
 
 from gevent.event import AsyncResult
@@ -70,9 +71,9 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
             state["active"] += 1
             promise = _call(fn, values[index])
             promise._observed = True
-            promise.rawlink(lambda source, index=index: settled(index, source))
+            promise.rawlink(functools.partial(settled, index))
 
-    def settled(index: int, source: AsyncResult) -> None:
+    def settled(index: int, source: AsyncResult[Any]) -> None:
         state["active"] -= 1
         if result.ready():
             return
@@ -139,7 +140,7 @@ def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any) 
     result: Promise[Any] = Promise()
     position = [0]
 
-    def advance(source: AsyncResult) -> None:
+    def advance(source: AsyncResult[Any]) -> None:
         exc = _ar_exception.__get__(source)
         if exc is not None:
             result.set_exception(exc)

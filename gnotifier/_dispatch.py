@@ -83,7 +83,7 @@ class Dispatcher:
         self._ref = False
         self._on_close: list[Callable[[], Any]] = []
         self._hub_destroy = hub.destroy
-        hub.destroy = self._destroy_hub  # see the header
+        hub.destroy = self._destroy_hub  # type: ignore[method-assign]  # see the header
         if get_ident() == self.thread_ident:
             self._start()
         else:
@@ -94,7 +94,7 @@ class Dispatcher:
 
     def _start(self) -> None:
         # Hub thread only.
-        watcher = self.hub.loop.async_()
+        watcher: Any = self.hub.loop.async_()
         watcher.start(self._drain)
         # Idle until something holds it; libuv makes async_ watchers ref'd.
         watcher.ref = False

@@ -47,7 +47,10 @@ def run(main: Callable[..., T], *args: Any) -> T:
     gevent.spawn_raw(lambda: box.append(capture(main, *args)))
     gevent.wait()
     if not box:
-        raise LoopExit(f"run(): the hub has nothing left to do but {main!r} has not finished; it waits for something that nothing will deliver")
+        raise LoopExit(
+            f"run(): the hub has nothing left to do but {main!r} has not finished: "
+            f"it waits for something that nothing will deliver"
+        )
     outcome = box.pop()
     if type(outcome) is Value:
         return outcome.value  # type: ignore[no-any-return]
@@ -64,7 +67,9 @@ class Timer:
 
     __slots__ = ("_dispatcher", "_watcher", "_fn", "_args", "_repeat", "__weakref__")
 
-    def __init__(self, dispatcher: Dispatcher, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> None:
         # Hub thread only: the watcher is made and started here.
         self._dispatcher = dispatcher
         self._fn: Callable[..., Any] | None = fn

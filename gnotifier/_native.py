@@ -11,18 +11,14 @@ patching has happened yet, so importing gnotifier before or after
 from __future__ import annotations
 
 import queue
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from gevent.monkey import get_original
 
 if TYPE_CHECKING:
-    import _thread
-
-    get_ident: Callable[[], int] = _thread.get_ident
-    allocate_lock: Callable[[], _thread.LockType] = _thread.allocate_lock
-    start_new_thread: Callable[..., int] = _thread.start_new_thread
-    thread_local: type[Any] = _thread._local
-    SimpleQueue: type[queue.SimpleQueue[Any]] = queue.SimpleQueue
+    from _thread import _local as thread_local
+    from _thread import allocate_lock, get_ident, start_new_thread
+    from queue import SimpleQueue
 else:
     get_ident = get_original("_thread", "get_ident")
     allocate_lock = get_original("_thread", "allocate_lock")

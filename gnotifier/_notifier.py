@@ -92,7 +92,7 @@ class Notifier:
 
     def __repr__(self) -> str:
         state = "freed" if self.freed else "open"
-        return f"<gnotifier.Notifier {state} callback={self._callback!r} hub={self._dispatcher.hub!r}>"
+        return f"<gnotifier.Notifier {state} callback={self._callback!r}>"
 
     @property
     def freed(self) -> bool:
@@ -135,7 +135,7 @@ class Notifier:
             self._dispatcher.release()
         try:
             callback(*args)  # type: ignore[misc]
-        except BaseException as exc:  # noqa: BLE001 - goes to on_error or the hub
+        except BaseException as exc:
             if on_error is None:
                 raise  # the dispatcher reports it through hub.handle_error
             on_error(exc)

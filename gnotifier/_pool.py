@@ -37,7 +37,7 @@ __all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "default_pool", "outco
 
 T = TypeVar("T")
 
-IDLE_TIMEOUT = 5.0  # seconds an idle worker of a pool's own threads waits; matches gevent's pool
+IDLE_TIMEOUT = 5  # seconds an idle worker of a pool's own threads waits; matches gevent's pool
 # Seconds an idle worker on the hub's shared threadpool waits before giving
 # its thread back to gevent, so gevent's own users (the resolver) get one.
 SHARED_IDLE_TIMEOUT = 0.05
@@ -173,7 +173,9 @@ class Pool:
 
     # -- executors ----------------------------------------------------------
 
-    def _submit_to_executor(self, promise: Promise[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _submit_to_executor(
+        self, promise: Promise[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         # Hub thread. The future completes in the executor's thread; its
         # callback only queues the outcome for the hub.
         assert self._executor is not None

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
-from typing import Any, Callable, Generic, Iterable, TypeVar, Union
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
-from gevent.event import AsyncResult
 from gevent._hub_local import get_hub_if_exists
+from gevent.event import AsyncResult
 from gevent.hub import get_hub
 from gevent.timeout import Timeout
 
 from ._dispatch import dispatcher_for
 from ._errors import AlreadySettled, Cancelled
-from ._outcome import Error, Outcome, Value
+from ._outcome import Outcome, Value
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -41,17 +41,15 @@ T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Promise", "Awaitable", "to_promise"]
-
-# What combinators and adoption accept besides plain values.
-Awaitable = Union["Promise[T]", AsyncResult, "concurrent.futures.Future[T]"]
+__all__ = ["Promise", "to_promise"]
 
 _ar_exception = AsyncResult.exception
 _ar_set = AsyncResult.set
 _ar_set_exception = AsyncResult.set_exception
 
 
-class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no type hints
+# AsyncResult is generic only in its type stubs, so Generic supplies [T] at runtime.
+class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     """A ``gevent.event.AsyncResult`` that settles once and chains.
 
     Greenlets ``get()`` it like any ``AsyncResult``. Chain methods return a
@@ -94,7 +92,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
 
     set_result = set
 
-    def set_exception(self, exception: BaseException, exc_info: Any = None) -> None:
+    def set_exception(self, exception: BaseException, exc_info: Any = None) -> None:  # type: ignore[override]
         """Reject with ``exception``; must be called in the promise's hub thread.
 
         The exception keeps its own ``__traceback__``; ``exc_info`` is
@@ -140,7 +138,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
         exc = _ar_exception.__get__(self)
         if exc is not None:
             raise exc
-        return self.value  # type: ignore[no-any-return]
+        return self.value  # type: ignore[return-value]
 
     def result(self, timeout: float | None = None) -> T:
         """``get(timeout=timeout)``, as ``concurrent.futures.Future`` names it."""
@@ -232,7 +230,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
         self.rawlink(link)
         return link.derived
 
-    def cancel(self) -> bool:
+    def cancel(self) -> bool:  # type: ignore[override]
         """Cancel the job behind this promise if it has not started.
 
         Returns True when it had not started: it never will, and this promise
@@ -255,7 +253,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
             _ar_set_exception(self, Cancelled(f"{self!r} was cancelled before it started"))
         return True
 
-    def cancelled(self) -> bool:
+    def cancelled(self) -> bool:  # type: ignore[override]
         """Whether this promise was rejected with ``Cancelled``."""
         return isinstance(_ar_exception.__get__(self), Cancelled)
 
@@ -264,14 +262,14 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
     @classmethod
     def resolved(cls, value: U) -> Promise[U]:
         """A promise resolved with ``value`` (followed if it is awaitable)."""
-        promise: Promise[U] = cls()
+        promise: Promise[U] = Promise()
         promise.set(value)
         return promise
 
     @classmethod
     def rejected(cls, exc: BaseException) -> Promise[Any]:
         """A promise rejected with ``exc``."""
-        promise: Promise[Any] = cls()
+        promise: Promise[Any] = Promise()
         promise.set_exception(exc)
         return promise
 
@@ -286,11 +284,11 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
             TypeError: ``iterable`` is not iterable.
         """
         promises = _gather("all", iterable)
-        result: Promise[list[Any]] = cls()
+        result: Promise[list[Any]] = Promise()
         values: list[Any] = [None] * len(promises)
         remaining = [len(promises)]
 
-        def settled(index: int, source: AsyncResult) -> None:
+        def settled(index: int, source: AsyncResult[Any]) -> None:
             if result.ready():
                 return
             exc = _ar_exception.__get__(source)
@@ -317,9 +315,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
             TypeError: ``iterable`` is not iterable.
         """
         promises = _gather("race", iterable)
-        result: Promise[Any] = cls()
+        result: Promise[Any] = Promise()
 
-        def settled(index: int, source: AsyncResult) -> None:
+        def settled(index: int, source: AsyncResult[Any]) -> None:
             if not result.ready():
                 _copy(result, source)
 
@@ -340,11 +338,11 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
         promises = _gather("any", iterable)
         if not promises:
             raise ValueError("Promise.any() needs at least one promise: with none, no value can come")
-        result: Promise[Any] = cls()
+        result: Promise[Any] = Promise()
         errors: list[BaseException | None] = [None] * len(promises)
         remaining = [len(promises)]
 
-        def settled(index: int, source: AsyncResult) -> None:
+        def settled(index: int, source: AsyncResult[Any]) -> None:
             if result.ready():
                 return
             exc = _ar_exception.__get__(source)
@@ -354,7 +352,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
             errors[index] = exc
             remaining[0] -= 1
             if remaining[0] == 0:
-                group = BaseExceptionGroup("Promise.any(): every promise was rejected", errors)
+                group = BaseExceptionGroup(
+                    "Promise.any(): every promise was rejected", [e for e in errors if e is not None]
+                )
                 _ar_set_exception(result, group)
 
         _link_each(promises, settled)
@@ -370,11 +370,11 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
             TypeError: ``iterable`` is not iterable.
         """
         promises = _gather("settle", iterable)
-        result: Promise[list[tuple[bool, Any]]] = cls()
+        result: Promise[list[tuple[bool, Any]]] = Promise()
         outcomes: list[Any] = [None] * len(promises)
         remaining = [len(promises)]
 
-        def settled(index: int, source: AsyncResult) -> None:
+        def settled(index: int, source: AsyncResult[Any]) -> None:
             exc = _ar_exception.__get__(source)
             outcomes[index] = (True, source.value) if exc is None else (False, exc)
             remaining[0] -= 1
@@ -399,7 +399,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[misc]  # gevent ships no
         """
         if not isinstance(future, concurrent.futures.Future):
             raise TypeError(f"from_future() takes a concurrent.futures.Future, got {future!r}")
-        promise: Promise[U] = cls()
+        promise: Promise[U] = Promise()
         _follow_future(promise, future)
         return promise
 
@@ -439,7 +439,7 @@ class _Adopt:
     def __init__(self, promise: Promise[Any]) -> None:
         self.promise = promise
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         promise, self.promise = self.promise, None  # type: ignore[assignment]
         if promise.ready():
             return  # cancelled while following
@@ -493,7 +493,7 @@ def _gather(what: str, iterable: Iterable[Any]) -> list[Promise[Any]]:
     return [to_promise(item) for item in iterable]
 
 
-def _link_each(promises: list[Promise[Any]], settled: Callable[[int, AsyncResult], None]) -> None:
+def _link_each(promises: list[Promise[Any]], settled: Callable[[int, AsyncResult[Any]], None]) -> None:
     # Hub thread. Call settled(index, promise) as each settles; consuming an
     # error this way observes it.
     for index, promise in enumerate(promises):
@@ -504,11 +504,11 @@ def _link_each(promises: list[Promise[Any]], settled: Callable[[int, AsyncResult
 class _Indexed:
     __slots__ = ("settled", "index")
 
-    def __init__(self, settled: Callable[[int, AsyncResult], None], index: int) -> None:
+    def __init__(self, settled: Callable[[int, AsyncResult[Any]], None], index: int) -> None:
         self.settled = settled
         self.index = index
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         self.settled(self.index, source)
 
 
@@ -533,7 +533,7 @@ class _Link:
     def __init__(self) -> None:
         self.derived: Promise[Any] = Promise()
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         raise NotImplementedError
 
     def _run(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -547,7 +547,7 @@ class _Link:
             return
         _resolve_with(derived, result)
 
-    def _pass(self, source: AsyncResult) -> None:
+    def _pass(self, source: AsyncResult[Any]) -> None:
         exc = _ar_exception.__get__(source)
         if exc is None:
             _ar_set(self.derived, source.value)
@@ -571,7 +571,7 @@ class _Then(_Link):
         self.on_value = on_value
         self.on_error = on_error
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         exc = _ar_exception.__get__(source)
         if exc is None:
             if self.on_value is None:
@@ -593,7 +593,7 @@ class _Catch(_Link):
         self.on_error = on_error
         self.exc_types = exc_types
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         exc = _ar_exception.__get__(source)
         if exc is not None and isinstance(exc, self.exc_types):
             self._run(self.on_error, exc)
@@ -609,7 +609,7 @@ class _Finally(_Link):
         _Link.__init__(self)
         self.fn = fn
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         fn, self.fn = self.fn, None  # type: ignore[assignment]
         _run_then_pass(self.derived, source, fn)
 
@@ -621,7 +621,7 @@ class _Tap(_Link):
         _Link.__init__(self)
         self.fn = fn
 
-    def __call__(self, source: AsyncResult) -> None:
+    def __call__(self, source: AsyncResult[Any]) -> None:
         fn, self.fn = self.fn, None  # type: ignore[assignment]
         if _ar_exception.__get__(source) is not None:
             self._pass(source)
@@ -629,7 +629,7 @@ class _Tap(_Link):
             _run_then_pass(self.derived, source, fn, source.value)
 
 
-def _run_then_pass(derived: Promise[Any], source: AsyncResult, fn: Callable[..., Any], *args: Any) -> None:
+def _run_then_pass(derived: Promise[Any], source: AsyncResult[Any], fn: Callable[..., Any], *args: Any) -> None:
     # finally_/tap: run fn, wait for what it returns, then settle ``derived``
     # as ``source`` did, unless fn failed.
     try:
@@ -645,7 +645,7 @@ def _run_then_pass(derived: Promise[Any], source: AsyncResult, fn: Callable[...,
     waited.rawlink(lambda w: _copy(derived, w if _ar_exception.__get__(w) is not None else source))
 
 
-def _copy(derived: Promise[Any], source: AsyncResult) -> None:
+def _copy(derived: Promise[Any], source: AsyncResult[Any]) -> None:
     exc = _ar_exception.__get__(source)
     if exc is None:
         _ar_set(derived, source.value)
@@ -678,5 +678,5 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
             hub.handle_error(context, type(exc), exc, exc.__traceback__)
         else:
             dispatcher.submit(hub.handle_error, (context, type(exc), exc, exc.__traceback__))
-    except BaseException:  # noqa: BLE001, S110 - nothing may escape __del__
+    except BaseException:  # noqa: BLE001 - nothing may escape __del__
         pass

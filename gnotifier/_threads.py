@@ -19,8 +19,8 @@ import itertools
 from typing import Any, Callable, TypeVar
 
 import gevent
-from gevent.event import AsyncResult, Event
 from gevent._hub_local import get_hub_if_exists
+from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
 from ._dispatch import Dispatcher, dispatcher_for, target_dispatcher, thread_state

@@ -57,7 +57,9 @@ class Job:
         "cancel_requested",  # set in the hub, read by check_cancelled() in the worker
     )
 
-    def __init__(self, crew: Crew, promise: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, crew: Crew, promise: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
@@ -124,7 +126,7 @@ class Crew:
         self.name = name
         self.on_settled = on_settled
         self.on_start = on_start
-        self._jobs: SimpleQueue = SimpleQueue()
+        self._jobs: SimpleQueue[Any] = SimpleQueue()
         self._lock = allocate_lock()
         self._queued = 0
         self._idle = 0

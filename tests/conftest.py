@@ -1,0 +1,74 @@
+"""Shared fixtures: every test must leave the hub as it found it."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Callable, Iterator
+
+import gevent
+import pytest
+
+import gnotifier
+
+SETTLE_DEADLINE = 5.0  # seconds a test's leftovers get to finish before it fails
+
+
+def _holds() -> int:
+    dispatcher = getattr(gevent.get_hub(), "_gnotifier_dispatcher", None)
+    return 0 if dispatcher is None else dispatcher._holds
+
+
+def _is_gevent_pool_thread(frame: object) -> bool:
+    # The outermost frame of a gevent ThreadPool worker is in threadpool.py.
+    outer = frame
+    while getattr(outer, "f_back", None) is not None:
+        outer = outer.f_back  # type: ignore[attr-defined]
+    return outer.f_code.co_filename.endswith("threadpool.py")  # type: ignore[attr-defined]
+
+
+def _stray_threads(before: set[int]) -> list[int]:
+    frames = sys._current_frames()
+    return [ident for ident, frame in frames.items() if ident not in before and not _is_gevent_pool_thread(frame)]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = SETTLE_DEADLINE, what: str = "condition") -> None:
+    """Run the hub until ``condition()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        gevent.sleep(0.001)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_behind() -> Iterator[None]:
+    """No thread, hold (unsettled promise, ref'd notifier) or thread error left behind."""
+    before = set(sys._current_frames())
+    thread_errors: list[object] = []
+    old_hook = threading.excepthook
+    threading.excepthook = thread_errors.append
+    try:
+        yield
+    finally:
+        threading.excepthook = old_hook
+    wait_until(lambda: _holds() == 0, what="outstanding promises, ref'd notifiers and threads to finish")
+    wait_until(lambda: not _stray_threads(before), what="threads started by the test to exit")
+    assert thread_errors == [], f"Exception in thread: {thread_errors}"
+
+
+@pytest.fixture
+def hub_errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, type, BaseException]]:
+    """What reaches the hub's handle_error during the test (instead of printing)."""
+    seen: list[tuple[object, type, BaseException]] = []
+    hub = gevent.get_hub()
+
+    def record(context: object, type_: type, value: BaseException, tb: object) -> None:
+        seen.append((context, type_, value))
+
+    monkeypatch.setattr(hub, "handle_error", record)
+    return seen
+
+
+__all__ = ["gnotifier", "wait_until"]
