@@ -54,7 +54,19 @@ def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = N
             dispatcher = target_dispatcher(None, "call_soon_threadsafe()")
     else:
         dispatcher = target_dispatcher(hub, "call_soon_threadsafe()")
-    dispatcher.submit(fn, args)
+    if dispatcher.in_hub_thread():
+        # Only the hub's own thread can hold the loop open until the call
+        # runs; other threads that need that hold a ref'd Notifier.
+        dispatcher.hold()
+        dispatcher.submit(_run_held, (dispatcher, fn, args))
+    else:
+        dispatcher.submit(fn, args)
+
+
+def _run_held(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # Hub thread, through the dispatcher.
+    dispatcher.release()
+    fn(*args)
 
 
 def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:

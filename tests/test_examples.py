@@ -1,0 +1,43 @@
+"""The examples run and print what cl-async's originals print."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, *args: str) -> list[str]:
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == ""
+    return completed.stdout.splitlines()
+
+
+@pytest.mark.parametrize("seconds", ["0.3"], ids=["shortened"])
+def test_examples_queue_background_job_prints_result_in_hub_thread(seconds: str) -> None:
+    assert run_example("queue_background_job.py", seconds) == [
+        "Job finished! 42",
+        "(the callback ran in the MainThread)",
+    ]
+
+
+@pytest.mark.parametrize("seconds", ["0.6"], ids=["shortened"])
+def test_examples_promises_loop_runs_while_work_runs_then_value_then_catch(seconds: str) -> None:
+    assert run_example("promises.py", seconds) == [
+        "event loop still running...",
+        "got val: 9",
+        "caught: ZeroDivisionError('division by zero')",
+    ]
