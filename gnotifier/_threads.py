@@ -66,7 +66,7 @@ def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = N
 def _run_held(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # Hub thread, through the dispatcher.
     dispatcher.release()
-    fn(*args)
+    dispatcher.run_reporting(fn, *args)
 
 
 def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:
