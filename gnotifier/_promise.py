@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar, overload
 
 from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
@@ -167,6 +167,22 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     # -- chaining (hub thread) ----------------------------------------------
 
+    @overload
+    def then(
+        self,
+        on_value: Callable[[T], Promise[U]],
+        on_error: Callable[[BaseException], Promise[U] | U] | None = None,
+    ) -> Promise[U]: ...
+    @overload
+    def then(
+        self,
+        on_value: Callable[[T], U],
+        on_error: Callable[[BaseException], U] | None = None,
+    ) -> Promise[U]: ...
+    @overload
+    def then(self, on_value: None = None, *, on_error: Callable[[BaseException], U]) -> Promise[T | U]: ...
+    @overload
+    def then(self, on_value: None, on_error: Callable[[BaseException], U]) -> Promise[T | U]: ...
     def then(
         self,
         on_value: Callable[[T], Any] | None = None,
@@ -187,7 +203,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         _check_callable("then", on_value, on_error)
         return self._chain(_Then(on_value, on_error))
 
-    def catch(self, on_error: Callable[[E], Any], *exc_types: type[E]) -> Promise[Any]:
+    def catch(self, on_error: Callable[[E], U], *exc_types: type[E]) -> Promise[T | U]:
         """Handle errors of ``exc_types`` (default ``Exception``); others pass.
 
         Like ``then(None, on_error)`` filtered by type. Hub thread; no blocking.
