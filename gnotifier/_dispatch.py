@@ -29,7 +29,9 @@
 #   lets the dispatcher close before the loop is torn down.
 from __future__ import annotations
 
+import os
 import sys
+import weakref
 from collections import deque
 from typing import Any, Callable
 
@@ -68,6 +70,7 @@ class Dispatcher:
         "_ref",  # whether _watcher is ref'd; hub thread only
         "_on_close",  # callables run when the hub is destroyed; hub thread only
         "_hub_destroy",  # the hub's own destroy(), which ours wraps
+        "__weakref__",
     )
 
     def __init__(self, hub: Hub) -> None:
@@ -262,6 +265,33 @@ class Dispatcher:
         if vars(hub).get("destroy") == self._destroy_hub:
             del hub.destroy
 
+    def _after_fork_in_child(self) -> None:
+        # Only the forking thread survives. A parent thread may have held
+        # our lock; nothing else runs now, so replace it.
+        self._lock = allocate_lock()
+        if get_ident() != self.thread_ident:
+            # The hub's thread is gone: nothing can run this hub any more.
+            self._state = _CLOSED
+            return
+        self._wakeup_pending = False
+        if self._calls and self._state is _OPEN:
+            # A wakeup sent before the fork may not survive it.
+            self.hub.loop.run_callback(self._drain)
+
+
+_dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    global _create_lock
+    _create_lock = allocate_lock()
+    for dispatcher in list(_dispatchers):
+        dispatcher._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def _closed_message(hub: Hub) -> str:
     return f"the hub {hub!r} was destroyed; send calls to a live hub"
@@ -283,6 +313,7 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
                 raise HubClosed(_closed_message(hub))
             dispatcher = Dispatcher(hub)
             setattr(hub, _ATTR, dispatcher)
+            _dispatchers.add(dispatcher)
     return dispatcher
 
 

@@ -11,7 +11,8 @@ patching has happened yet, so importing gnotifier before or after
 from __future__ import annotations
 
 import queue
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 from gevent.monkey import get_original
 
@@ -28,11 +29,52 @@ else:
 
 Empty = queue.Empty
 
+
+def _load_pthread_naming() -> tuple[Any, Any] | None:
+    # pthread_setname_np/getname_np where the platform has them (Linux);
+    # names there are limited to 15 bytes.
+    try:
+        import ctypes
+        import ctypes.util
+
+        libpthread = ctypes.CDLL(ctypes.util.find_library("pthread") or None)
+        setname, getname, self_ = libpthread.pthread_setname_np, libpthread.pthread_getname_np, libpthread.pthread_self
+    except (ImportError, OSError, AttributeError):
+        return None
+    self_.restype = ctypes.c_void_p
+    setname.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    getname.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+
+    def set_name(name: str) -> None:
+        setname(self_(), name.encode("utf-8", "replace")[:15])
+
+    def get_name() -> str:
+        buffer = ctypes.create_string_buffer(16)
+        getname(self_(), buffer, len(buffer))
+        return buffer.value.decode("utf-8", "replace")
+
+    return set_name, get_name
+
+
+_pthread_naming = _load_pthread_naming() if sys.platform.startswith("linux") else None
+
+
+def set_os_thread_name(name: str) -> str | None:
+    """Name the calling OS thread where the platform allows; returns the old name."""
+    if _pthread_naming is None:
+        return None
+    set_name, get_name = _pthread_naming
+    old = get_name()
+    set_name(name)
+    return old
+
+
 __all__ = [
     "Empty",
     "SimpleQueue",
     "allocate_lock",
     "get_ident",
+    "set_os_thread_name",
     "start_new_thread",
     "thread_local",
 ]

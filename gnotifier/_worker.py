@@ -22,17 +22,21 @@
 # Assumptions:
 # - SimpleQueue.put/get are thread-safe and never block put().
 # - gevent's ThreadPool runs tasks given as (func, args, kwargs, result) on
-#   its task_queue (stable from gevent 24.10 to 26.x); adjust() must run in
-#   the pool's hub thread. We bypass spawn() so that no per-task watcher
+#   its task_queue, adjust() starts threads for them and _on_fork() resets
+#   it in a forked child (all stable from gevent 24.10 to 26.x); adjust()
+#   must run in the pool's hub thread. We bypass spawn() so that no per-task watcher
 #   keeps the loop alive while a worker merely waits for jobs.
 from __future__ import annotations
 
 import contextvars
+import os
+import threading
+import weakref
 from typing import Any, Callable
 
 from ._dispatch import Dispatcher, thread_state
 from ._errors import Cancelled, HubClosed
-from ._native import Empty, SimpleQueue, allocate_lock
+from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
 
 __all__ = ["Crew", "Job", "check_cancelled"]
@@ -106,6 +110,8 @@ class Crew:
         "_idle",  # loops waiting in _take()
         "_threads",  # live loops
         "_running",  # jobs between _take() and _finish()
+        "_running_jobs",  # those jobs, for the fork handler
+        "__weakref__",
         "_serial",  # numbers the loops for their names
     )
 
@@ -133,6 +139,8 @@ class Crew:
         self._threads = 0
         self._running = 0
         self._serial = 0
+        self._running_jobs: set[Job] = set()
+        _crews.add(self)
 
     # -- hub side ------------------------------------------------------------
 
@@ -207,6 +215,7 @@ class Crew:
         # Hub thread, through the dispatcher.
         with self._lock:
             self._running -= 1
+            self._running_jobs.discard(job)
             job.state = _DONE
         promise = job.promise
         if promise is not None and not promise.ready():
@@ -220,6 +229,36 @@ class Crew:
             promise._job = None
         job.fn = job.args = job.kwargs = job.context = None  # type: ignore[assignment]
         self.on_settled(outcome)
+
+    def _after_fork_in_child(self) -> None:
+        # The only thread left is the one that forked; every worker is gone.
+        # Start afresh, and reject what the parent's workers had (running or
+        # queued) rather than leave it hanging or run it twice.
+        old_jobs, self._jobs = self._jobs, SimpleQueue()
+        orphans = list(self._running_jobs)
+        while True:
+            try:
+                item = old_jobs.get_nowait()
+            except Empty:
+                break
+            if item is not _STOP and item.state is _PENDING:
+                orphans.append(item)
+        self._lock = allocate_lock()
+        self._queued = self._idle = self._threads = self._running = 0
+        self._running_jobs = set()
+        if not self.dispatcher.in_hub_thread():
+            return  # the hub's thread did not survive the fork: nobody waits
+        # gevent resets its ThreadPool from a fork watcher, some loop
+        # iterations from now, dropping any task queued before; reset it now
+        # (its own pid check makes gevent's later call a no-op).
+        self.threadpool._on_fork()
+        for job in orphans:
+            job.state = _CANCELLED
+            outcome = Error(Cancelled("the process forked while this job was queued or running in the parent"))
+            promise = job.promise
+            if promise is not None and not promise.ready():
+                promise._settle(outcome)
+            self._settled(job, outcome)
 
     def counts(self) -> dict[str, int]:
         """Queued, running and thread counts. Any thread."""
@@ -237,8 +276,12 @@ class Crew:
     # -- worker side -----------------------------------------------------------
 
     def _loop(self, serial: int) -> None:
-        # A worker thread, as one task of the gevent ThreadPool.
+        # A worker thread, as one task of the gevent ThreadPool. The thread
+        # is gevent's: give it back with the name and state it came with.
         thread_state.dispatcher = self.dispatcher
+        thread = threading.current_thread()
+        old_name, thread.name = thread.name, f"{self.name}-{serial}"
+        old_os_name = set_os_thread_name(thread.name)
         try:
             while True:
                 job = self._take()
@@ -249,6 +292,9 @@ class Crew:
         finally:
             thread_state.dispatcher = None
             thread_state.job = None
+            thread.name = old_name
+            if old_os_name is not None:
+                set_os_thread_name(old_os_name)
 
     def _take(self) -> Job | None:
         # Worker thread. The next job to run, or None when this loop exits.
@@ -275,6 +321,7 @@ class Crew:
                 item.state = _RUNNING
                 self._idle -= 1
                 self._running += 1
+                self._running_jobs.add(item)
             if self.on_start is not None:
                 self.on_start()
             return item  # type: ignore[no-any-return]
@@ -291,6 +338,18 @@ class Crew:
             pass  # the hub is gone; nobody can wait for this promise any more
         # Drop the outcome now: a traceback keeps frames and contexts alive.
         del outcome
+
+
+_crews: weakref.WeakSet[Crew] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for crew in list(_crews):
+        crew._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def check_cancelled() -> None:
