@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 from gevent.monkey import get_original
 
@@ -30,7 +30,7 @@ else:
 Empty = queue.Empty
 
 
-def _load_pthread_naming() -> tuple[Any, Any] | None:
+def _load_pthread_naming() -> tuple[Callable[[str], None], Callable[[], str]] | None:
     # pthread_setname_np/getname_np where the platform has them (Linux);
     # names there are limited to 15 bytes.
     try:
