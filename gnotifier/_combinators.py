@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
-from ._promise import Promise, to_promise
+from ._promise import Promise, link_later, to_promise
 
 __all__ = ["aeach", "afilter", "amap", "areduce"]
 
@@ -71,7 +71,7 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
             state["active"] += 1
             promise = _call(fn, values[index])
             promise._observed = True
-            promise.rawlink(functools.partial(settled, index))
+            link_later(promise, functools.partial(settled, index))
 
     def settled(index: int, source: AsyncResult[Any]) -> None:
         state["active"] -= 1
@@ -152,9 +152,9 @@ def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any) 
         position[0] += 1
         promise = _call(step, source.value, value)
         promise._observed = True
-        promise.rawlink(advance)
+        link_later(promise, advance)
 
     start = _call(lambda: initial)
     start._observed = True
-    start.rawlink(advance)
+    link_later(start, advance)
     return result

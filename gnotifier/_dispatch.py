@@ -15,8 +15,9 @@
 #   escapes the watcher callback (the cffi loops would throw it into the
 #   main greenlet) and the drain goes on with the next call.
 # - The watcher is ref'd exactly while holds are outstanding (``hold()`` /
-#   ``release()``), so ``gevent.wait()`` returns once nothing is pending,
-#   and on libuv an idle dispatcher never keeps ``hub.destroy()`` waiting.
+#   ``release()``) or calls accepted during a drain wait for the next one,
+#   so ``gevent.wait()`` returns once nothing is pending, and on libuv an
+#   idle dispatcher never keeps ``hub.destroy()`` waiting.
 # - Once the hub is destroyed, ``submit()`` raises HubClosed; no thread ever
 #   sends to a closed watcher or a destroyed loop.
 #
@@ -68,6 +69,7 @@ class Dispatcher:
         "_watcher",  # the loop.async_() watcher; None until _start() ran in the hub
         "_holds",  # outstanding holds; hub thread only
         "_ref",  # whether _watcher is ref'd; hub thread only
+        "_backlog_held",  # whether a hold covers calls left for the next drain; hub thread only
         "_on_close",  # callables run when the hub is destroyed; hub thread only
         "_hub_destroy",  # the hub's own destroy(), which ours wraps
         "__weakref__",
@@ -84,6 +86,7 @@ class Dispatcher:
         self._watcher: Any = None
         self._holds = 0
         self._ref = False
+        self._backlog_held = False
         self._on_close: list[Callable[[], Any]] = []
         self._hub_destroy = hub.destroy
         hub.destroy = self._destroy_hub  # type: ignore[method-assign]  # see the header
@@ -154,6 +157,9 @@ class Dispatcher:
         # it started; later ones come with a wakeup of their own, so a
         # flood from other threads cannot starve the rest of the loop.
         self._wakeup_pending = False
+        if self._backlog_held:
+            self._backlog_held = False
+            self.release()
         calls = self._calls
         for _ in range(len(calls)):
             fn, args = calls.popleft()
@@ -163,6 +169,11 @@ class Dispatcher:
                 self._report(fn)
             # Not holding on to the call's arguments until the next batch.
             del fn, args
+        if calls and self._state is _OPEN:
+            # Calls accepted while we ran: their wakeup is on its way, but
+            # the loop may not wait for an unref'd watcher to see it.
+            self._backlog_held = True
+            self.hold()
 
     def _report(self, context: object) -> None:
         # Hub thread only. handle_error itself must not raise out of a

@@ -7,8 +7,9 @@
 # Guarantees:
 # - After every trigger() the callback runs at least once; it never runs
 #   without one. Triggers that arrive before the delivery merge into it.
-# - No callback starts after free() has returned; free() is idempotent and
-#   safe from any thread, and trigger() after it raises NotifierFreed
+# - No callback starts after free() has returned (from another thread,
+#   free() waits for a callback already under way); free() is idempotent
+#   and safe from any thread, and trigger() after it raises NotifierFreed
 #   (also once the hub was destroyed, on every loop).
 # - A single-shot notifier is freed before its callback runs, so it runs
 #   exactly once even if it raises.
@@ -63,6 +64,7 @@ class Notifier:
         "_args",  # guarded by _lock; () once freed
         "_on_error",  # guarded by _lock; None once freed
         "_single_shot",  # read-only
+        "_delivering",  # native lock held by the hub while a callback runs; taken under _lock
         "__weakref__",
     )
 
@@ -80,6 +82,7 @@ class Notifier:
             raise TypeError(f"Notifier(on_error=) must be callable or None, got {on_error!r}")
         self._dispatcher: Dispatcher = dispatcher_for(get_hub())
         self._lock = allocate_lock()
+        self._delivering = allocate_lock()
         self._state = _OPEN
         self._queued = False
         self._callback: Callable[..., Any] | None = callback
@@ -123,35 +126,44 @@ class Notifier:
 
     def _deliver(self) -> None:
         # Hub thread, from the dispatcher. A free() that returned before we
-        # took the lock wins: no callback starts after free() returned.
+        # took the lock wins. One that comes after finds _delivering held and
+        # waits for the callback to finish: a foreign thread may free() just
+        # as we let go of the lock and before the callback starts, and it
+        # must not return into a world where the callback then runs.
         with self._lock:
             if self._state is _FREED:
                 return
             self._queued = False
             callback, args, on_error = self._callback, self._args, self._on_error
-            if self._single_shot:
-                held = self._drop()
-        if self._single_shot and held:
-            self._dispatcher.release()
+            held = self._drop() if self._single_shot else False
+            self._delivering.acquire()
         try:
+            if held:
+                self._dispatcher.release()
             callback(*args)  # type: ignore[misc]
-        except BaseException as exc:
+        except BaseException as exc:  # goes to on_error or the hub
             if on_error is None:
                 raise  # the dispatcher reports it through hub.handle_error
             on_error(exc)
+        finally:
+            self._delivering.release()
 
     def free(self) -> None:
         """Free the notifier: drop its callback; pending triggers are dropped.
 
-        Idempotent and safe from any thread. A callback already running in
-        the hub finishes; none starts after ``free()`` returns.
+        Idempotent and safe from any thread. No callback starts after
+        ``free()`` returned: called from another thread while the callback
+        runs in the hub, it waits for that callback to finish.
         """
         with self._lock:
-            if self._state is _FREED:
-                return
-            held = self._drop()
+            held = self._drop() if self._state is not _FREED else False
+            delivering = self._delivering.locked()
         if held:
             self._dispatcher.release_from_any_thread()
+        if delivering and not self._dispatcher.in_hub_thread():
+            # See _deliver(): wait until the callback already under way is done.
+            self._delivering.acquire()
+            self._delivering.release()
 
     def _drop(self) -> bool:
         # Under self._lock. Returns whether the caller must release the hold.

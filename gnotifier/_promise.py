@@ -41,7 +41,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Promise", "to_promise"]
+__all__ = ["Promise", "link_later", "to_promise"]
 
 _ar_exception = AsyncResult.exception
 _ar_set = AsyncResult.set
@@ -239,11 +239,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     def _chain(self, link: _Link) -> Promise[Any]:
         self._observed = True
-        if get_hub_if_exists() is None:
-            # With no hub, gevent notifies links synchronously; make one so
-            # the callbacks run later in hub context.
-            get_hub()
-        self.rawlink(link)
+        link_later(self, link)
         return link.derived
 
     def cancel(self) -> bool:  # type: ignore[override]
@@ -431,9 +427,7 @@ def _follow(promise: Promise[Any], source: Any) -> None:
     if isinstance(source, Promise):
         source._observed = True
     promise._job = _FollowCancel(source)
-    if get_hub_if_exists() is None:
-        get_hub()
-    source.rawlink(_Adopt(promise))
+    link_later(source, _Adopt(promise))
 
 
 class _FollowCancel:
@@ -514,7 +508,7 @@ def _link_each(promises: list[Promise[Any]], settled: Callable[[int, AsyncResult
     # error this way observes it.
     for index, promise in enumerate(promises):
         promise._observed = True
-        promise.rawlink(_Indexed(settled, index))
+        link_later(promise, _Indexed(settled, index))
 
 
 class _Indexed:
@@ -526,6 +520,17 @@ class _Indexed:
 
     def __call__(self, source: AsyncResult[Any]) -> None:
         self.settled(self.index, source)
+
+
+def link_later(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], Any]) -> None:
+    """``source.rawlink(callback)``, made sure to call back later in hub context.
+
+    With no hub in the thread, gevent would call an already settled source's
+    links synchronously; making the hub first prevents that. Hub thread.
+    """
+    if get_hub_if_exists() is None:
+        get_hub()
+    source.rawlink(callback)
 
 
 def to_promise(item: Any) -> Promise[Any]:
@@ -658,7 +663,7 @@ def _run_then_pass(derived: Promise[Any], source: AsyncResult[Any], fn: Callable
         return
     waited = to_promise(result)
     waited._observed = True
-    waited.rawlink(lambda w: _copy(derived, w if _ar_exception.__get__(w) is not None else source))
+    link_later(waited, lambda w: _copy(derived, w if _ar_exception.__get__(w) is not None else source))
 
 
 def _copy(derived: Promise[Any], source: AsyncResult[Any]) -> None:

@@ -203,6 +203,9 @@ class Crew:
         for _ in range(stops):
             self._requeue(_STOP)
         for job in cancelled:
+            promise = job.promise
+            if promise is not None and not promise.ready():
+                promise._settle(Error(Cancelled("the pool was shut down before this job started")))
             self._settled(job, None)
         return cancelled
 
