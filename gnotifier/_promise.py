@@ -8,7 +8,8 @@
 #   the promise's hub, in registration order, also when already settled.
 # - An error someone observed (get(), .exception, .exc_info, a chain method or
 #   a combinator) is never printed; one nobody observed is reported once,
-#   through the hub's handle_error, when the promise is garbage-collected.
+#   through the hub's handle_error, when the promise is garbage-collected
+#   (Cancelled excepted: cancelling was the caller's own doing).
 # - get() re-raises the very exception object with its original traceback
 #   (gevent's AsyncResult pickles tracebacks and drops frames; we do not give
 #   it one to pickle).
@@ -162,7 +163,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if self._observed:
             return
         exc = _ar_exception.__get__(self)
-        if exc is not None:
+        # Cancelled is what the canceller asked for, not news: like asyncio,
+        # only other errors are reported.
+        if exc is not None and not isinstance(exc, Cancelled):
             _report_unobserved(self, exc)
 
     # -- chaining (hub thread) ----------------------------------------------

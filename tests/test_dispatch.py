@@ -1,0 +1,461 @@
+"""The per-hub dispatcher, as users see it: call_soon_threadsafe and keep-alive.
+
+SPEC section 2: every accepted call runs exactly once, in hub context of the
+target hub, in the order each thread made its calls; calls never coalesce;
+``HubClosed`` once the hub is gone; the hub stays alive while a queued call
+has not run, and an idle dispatcher keeps nothing alive.
+
+The tests are not monkey-patched: ``threading`` is the real thing, so a
+``threading.Thread.join()`` in the main greenlet blocks the hub's thread and
+holds the hub still. Several tests use that to queue calls at a point where
+the hub certainly cannot run them yet.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import Any, Callable
+
+import gevent
+import pytest
+from gevent.event import AsyncResult
+
+import gnotifier
+from gnotifier import HubClosed
+
+from conftest import wait_until
+
+JOIN_TIMEOUT = 10.0  # seconds a helper thread gets before the test fails
+WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
+
+THREADS = 4
+CALLS_PER_THREAD = 50_000
+
+
+def _start(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _join(thread: threading.Thread) -> None:
+    """Join a plain thread, blocking the hub's thread (the hub does not run)."""
+    thread.join(JOIN_TIMEOUT)
+    assert not thread.is_alive(), f"{thread.name} did not finish within {JOIN_TIMEOUT} s"
+
+
+def _join_running_hub(thread: threading.Thread) -> None:
+    """Join a plain thread while the hub keeps running (it may be calling into it)."""
+    wait_until(lambda: not thread.is_alive(), JOIN_TIMEOUT, f"{thread.name} to finish")
+    thread.join(JOIN_TIMEOUT)
+
+
+def _where(record: list[Any], label: object) -> Callable[[], None]:
+    """A call that records its label, its native thread and whether it runs in hub context."""
+
+    def call() -> None:
+        record.append((label, threading.get_ident(), gevent.getcurrent() is gevent.get_hub()))
+
+    return call
+
+
+def _start_own_hub_thread(
+    body: Callable[[Any], Any], destroyed: threading.Event | None = None
+) -> tuple[threading.Thread, queue.Queue[tuple[Any, int]]]:
+    """Start a plain thread that makes a hub, runs ``body(hub)``, then destroys the hub.
+
+    The queue receives what ``body`` returned and the thread's native ident;
+    ``destroyed`` is set once the hub is gone, whatever happened.
+    """
+    box: queue.Queue[tuple[Any, int]] = queue.Queue()
+
+    def main() -> None:
+        try:
+            hub = gevent.get_hub()
+            try:
+                result = body(hub)
+            finally:
+                hub.destroy(destroy_loop=True)
+            box.put((result, threading.get_ident()))
+        finally:
+            if destroyed is not None:
+                destroyed.set()
+
+    return _start(main, name="own-hub"), box
+
+
+def _in_own_hub_thread(body: Callable[[Any], Any]) -> tuple[Any, int]:
+    """``body(hub)`` in a plain thread with a hub of its own; its result and the thread's ident."""
+    thread, box = _start_own_hub_thread(body)
+    _join(thread)
+    return box.get(timeout=0)
+
+
+# -- exactly once, in order, never merged --------------------------------------
+
+
+def test_call_soon_threadsafe_runs_every_call_once_in_each_threads_order() -> None:
+    hub = gevent.get_hub()
+    record: list[tuple[int, int]] = []
+    barrier = threading.Barrier(THREADS, timeout=JOIN_TIMEOUT)
+
+    def flood(thread_no: int) -> None:
+        barrier.wait()
+        for i in range(CALLS_PER_THREAD):
+            gnotifier.call_soon_threadsafe(record.append, (thread_no, i), hub=hub)
+
+    threads = [_start(flood, n, name=f"flood-{n}") for n in range(THREADS)]
+    for thread in threads:
+        _join_running_hub(thread)
+    # Every call was accepted by now. A marker sent afterwards lets a late
+    # repeat of any of them show up before the counts are taken.
+    wait_until(lambda: len(record) >= THREADS * CALLS_PER_THREAD, what="all calls to run")
+    gnotifier.call_soon_threadsafe(record.append, ("marker", 0))
+    wait_until(lambda: ("marker", 0) in record, what="the marker call to run")
+    record.remove(("marker", 0))
+
+    assert len(record) == THREADS * CALLS_PER_THREAD
+    by_thread = {n: [i for m, i in record if m == n] for n in range(THREADS)}
+    expected = list(range(CALLS_PER_THREAD))
+    for n in range(THREADS):
+        assert by_thread[n] == expected, f"thread {n}: calls lost, repeated or reordered"
+
+
+@pytest.mark.parametrize("origin", ["hub-thread", "foreign-thread"])
+def test_call_soon_threadsafe_does_not_coalesce_calls(origin: str) -> None:
+    # All calls are queued while the hub cannot run; each still runs once.
+    hub = gevent.get_hub()
+    record: list[int] = []
+
+    def queue_calls() -> None:
+        for i in range(1000):
+            gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
+
+    if origin == "hub-thread":
+        queue_calls()
+    else:
+        _join(_start(queue_calls))
+    assert record == []
+
+    wait_until(lambda: len(record) >= 1000, what="the queued calls to run")
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+    assert record == list(range(1000))
+
+
+def test_call_soon_threadsafe_from_hub_thread_runs_later_in_hub_context() -> None:
+    record: list[Any] = []
+    gnotifier.call_soon_threadsafe(_where(record, "call"))
+    record.append(("after call_soon_threadsafe", threading.get_ident(), False))
+
+    wait_until(lambda: len(record) == 2, what="the call to run")
+    me = threading.get_ident()
+    assert record == [("after call_soon_threadsafe", me, False), ("call", me, True)]
+
+
+def test_call_soon_threadsafe_from_foreign_thread_runs_in_hub_thread() -> None:
+    hub = gevent.get_hub()
+    record: list[Any] = []
+    foreign: list[int] = []
+
+    def send() -> None:
+        foreign.append(threading.get_ident())
+        gnotifier.call_soon_threadsafe(_where(record, "call"), hub=hub)
+        record.append(("after call_soon_threadsafe", threading.get_ident(), False))
+
+    _join(_start(send))  # the hub cannot run the call before this returns
+    wait_until(lambda: len(record) == 2, what="the call to run")
+
+    assert record == [
+        ("after call_soon_threadsafe", foreign[0], False),
+        ("call", threading.get_ident(), True),
+    ]
+
+
+@pytest.mark.parametrize("hub_state", ["fresh-hub", "hub-already-used"])
+def test_call_soon_threadsafe_reaches_idle_hub_of_another_thread(hub_state: str) -> None:
+    # The target hub's thread only waits; the call must wake it and run there.
+    handoff: queue.Queue[tuple[Any, AsyncResult]] = queue.Queue()
+
+    def body(hub: Any) -> object:
+        if hub_state == "hub-already-used":
+            gnotifier.call_soon_threadsafe(lambda: None)
+            assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+        answer = AsyncResult()
+        handoff.put((hub, answer))
+        return answer.get(timeout=JOIN_TIMEOUT)  # a gevent.Timeout fails the test
+
+    owner, box = _start_own_hub_thread(body)
+    hub, answer = handoff.get(timeout=JOIN_TIMEOUT)
+    gnotifier.call_soon_threadsafe(lambda: answer.set(("ran in", threading.get_ident())), hub=hub)
+    _join(owner)
+
+    value, owner_ident = box.get(timeout=0)
+    assert value == ("ran in", owner_ident)
+
+
+# -- errors --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["hub-thread", "foreign-thread"])
+def test_call_soon_threadsafe_reports_error_to_hub_and_runs_later_calls(
+    origin: str, hub_errors: list[tuple[object, type, BaseException]]
+) -> None:
+    hub = gevent.get_hub()
+    record: list[str] = []
+    error = ValueError("boom in a queued call")
+
+    def failing_call() -> None:
+        record.append("failing call")
+        raise error
+
+    def queue_calls() -> None:
+        gnotifier.call_soon_threadsafe(record.append, "before", hub=hub)
+        gnotifier.call_soon_threadsafe(failing_call, hub=hub)
+        gnotifier.call_soon_threadsafe(record.append, "after", hub=hub)
+
+    if origin == "hub-thread":
+        queue_calls()
+    else:
+        _join(_start(queue_calls))
+    wait_until(lambda: "after" in record, what="the call after the failing one")
+
+    assert record == ["before", "failing call", "after"]
+    assert [(type_, value) for _, type_, value in hub_errors] == [(ValueError, error)]
+    assert hub_errors[0][2] is error
+
+
+@pytest.mark.parametrize("fn", [None, 42, "print"], ids=["None", "int", "str"])
+def test_call_soon_threadsafe_rejects_non_callable(fn: object) -> None:
+    with pytest.raises(TypeError):
+        gnotifier.call_soon_threadsafe(fn)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        gnotifier.call_soon_threadsafe(fn, hub=gevent.get_hub())  # type: ignore[arg-type]
+
+
+def _call_soon(fn: Callable[[], Any], hub: Any) -> None:
+    gnotifier.call_soon_threadsafe(fn, hub=hub)
+
+
+def _call_in(fn: Callable[[], Any], hub: Any) -> None:
+    gnotifier.call_in_hub(fn, hub=hub, timeout=JOIN_TIMEOUT)
+
+
+@pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
+@pytest.mark.parametrize("hub_state", ["never-used", "used-by-gnotifier"])
+def test_call_soon_threadsafe_raises_hub_closed_for_destroyed_hub(
+    send: Callable[[Callable[[], Any], Any], None], hub_state: str
+) -> None:
+    def body(hub: Any) -> Any:
+        if hub_state == "used-by-gnotifier":
+            gnotifier.call_soon_threadsafe(lambda: None)
+            assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+        return hub
+
+    dead_hub, _ = _in_own_hub_thread(body)
+    record: list[str] = []
+
+    with pytest.raises(HubClosed) as caught:
+        send(lambda: record.append("ran"), dead_hub)
+
+    assert isinstance(caught.value, RuntimeError)
+    assert record == []
+
+
+@pytest.mark.parametrize("origin", ["own-thread", "another-thread"])
+def test_call_soon_threadsafe_runs_calls_accepted_before_hub_destroyed(origin: str) -> None:
+    # The hub's loop never runs again: hub.destroy() is what must run the call.
+    record: list[tuple[str, int]] = []
+    handoff: queue.Queue[Any] = queue.Queue()
+    accepted = threading.Event()
+
+    def call() -> None:
+        record.append(("call", threading.get_ident()))
+
+    def body(hub: Any) -> None:
+        if origin == "own-thread":
+            gnotifier.call_soon_threadsafe(call)
+        else:
+            handoff.put(hub)
+            assert accepted.wait(JOIN_TIMEOUT)
+        record.append(("destroying", threading.get_ident()))
+
+    owner, box = _start_own_hub_thread(body)
+    if origin == "another-thread":
+        gnotifier.call_soon_threadsafe(call, hub=handoff.get(timeout=JOIN_TIMEOUT))
+        accepted.set()
+    _join(owner)
+
+    _, owner_ident = box.get(timeout=0)
+    assert record == [("destroying", owner_ident), ("call", owner_ident)]
+
+
+class _PausingDeque(deque):  # type: ignore[type-arg]
+    """A deque whose append() from one thread stops before or after appending.
+
+    Stands in for the dispatcher's queue to hold a submitting thread at the
+    exact point where the hub may be destroyed under it.
+    """
+
+    def __init__(self, items: Any, paused_thread: int, where: str, paused: threading.Event, go: threading.Event) -> None:
+        super().__init__(items)
+        self.paused_thread = paused_thread
+        self.where = where
+        self.paused = paused
+        self.go = go
+
+    def append(self, item: Any) -> None:
+        if threading.get_ident() != self.paused_thread:
+            super().append(item)
+            return
+        if self.where == "after-append":
+            super().append(item)
+        self.paused.set()
+        assert self.go.wait(JOIN_TIMEOUT), "the hub was not destroyed in time"
+        if self.where == "before-append":
+            super().append(item)
+
+
+@pytest.mark.parametrize("where", ["before-append", "after-append"])
+def test_call_soon_threadsafe_racing_hub_destroy_runs_or_refuses_call(where: str) -> None:
+    # A call being accepted while its hub is destroyed either runs exactly
+    # once or raises HubClosed: never accepted and then lost. The submitting
+    # (main) thread is held inside the dispatcher's append() while the
+    # owner thread destroys the hub.
+    handoff: queue.Queue[Any] = queue.Queue()
+    paused = threading.Event()
+    destroyed = threading.Event()
+    me = threading.get_ident()
+    record: list[str] = []
+
+    def body(hub: Any) -> None:
+        gnotifier.call_soon_threadsafe(lambda: None)  # the hub has a dispatcher now
+        dispatcher = hub._gnotifier_dispatcher
+        dispatcher._calls = _PausingDeque(dispatcher._calls, me, where, paused, destroyed)
+        handoff.put(hub)
+        assert paused.wait(JOIN_TIMEOUT), "the submitting thread never got to append()"
+
+    owner, _ = _start_own_hub_thread(body, destroyed)
+    hub = handoff.get(timeout=JOIN_TIMEOUT)
+    try:
+        gnotifier.call_soon_threadsafe(record.append, "ran", hub=hub)
+    except HubClosed:
+        record.append("raised HubClosed")
+    else:
+        record.append("accepted")
+    _join(owner)
+
+    assert record in (["raised HubClosed"], ["ran", "accepted"])
+
+
+# -- keeping the hub alive -----------------------------------------------------
+
+
+def test_dispatcher_keeps_hub_alive_until_queued_call_from_hub_thread_ran() -> None:
+    record: list[str] = []
+    gnotifier.call_soon_threadsafe(record.append, "call")
+
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+    record.append("wait returned")
+
+    assert record == ["call", "wait returned"]
+
+
+def test_dispatcher_keeps_hub_alive_until_queued_call_from_foreign_thread_ran() -> None:
+    hub = gevent.get_hub()
+    record: list[str] = []
+    _join(_start(lambda: gnotifier.call_soon_threadsafe(record.append, "call", hub=hub)))
+
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+    record.append("wait returned")
+
+    assert record == ["call", "wait returned"]
+
+
+def test_dispatcher_keeps_hub_alive_for_calls_queued_by_a_call() -> None:
+    record: list[str] = []
+
+    def first() -> None:
+        record.append("first")
+        gnotifier.call_soon_threadsafe(second)
+
+    def second() -> None:
+        record.append("second")
+        gnotifier.call_soon_threadsafe(record.append, "third")
+
+    gnotifier.call_soon_threadsafe(first)
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+    record.append("wait returned")
+
+    assert record == ["first", "second", "third", "wait returned"]
+
+
+def test_dispatcher_keeps_hub_alive_for_call_accepted_while_hub_runs_a_call() -> None:
+    # The race: a foreign thread's call is accepted while the hub is busy
+    # running an earlier call. The earlier call holds the hub (natively)
+    # until the foreign call was accepted, so the call is queued, not run,
+    # when that batch ends; the hub must not exit before running it.
+    hub = gevent.get_hub()
+    record: list[str] = []
+    go = threading.Event()
+    accepted = threading.Event()
+
+    def foreign() -> None:
+        assert go.wait(JOIN_TIMEOUT)
+        gnotifier.call_soon_threadsafe(record.append, "second", hub=hub)
+        accepted.set()
+
+    def first() -> None:
+        record.append("first")
+        go.set()
+        assert accepted.wait(JOIN_TIMEOUT)
+
+    thread = _start(foreign)
+    gnotifier.call_soon_threadsafe(first)
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+    record.append("wait returned")
+    _join(thread)
+
+    assert record == ["first", "second", "wait returned"]
+
+
+def _used_by_call_soon_threadsafe() -> None:
+    gnotifier.call_soon_threadsafe(lambda: None)
+
+
+def _used_by_failing_call(hub_errors: list[Any]) -> None:
+    gnotifier.call_soon_threadsafe(lambda: 1 / 0)
+    wait_until(lambda: len(hub_errors) == 1, what="the failing call to be reported")
+
+
+def _used_by_call_in_hub() -> None:
+    hub = gevent.get_hub()
+    thread = _start(lambda: gnotifier.call_in_hub(lambda: None, hub=hub, timeout=JOIN_TIMEOUT))
+    _join_running_hub(thread)
+
+
+def _used_by_start_thread() -> None:
+    gnotifier.start_thread(lambda: None).join(JOIN_TIMEOUT)
+
+
+def _used_by_work() -> None:
+    assert gnotifier.work(lambda: 5).get(timeout=JOIN_TIMEOUT) == 5
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda errors: _used_by_call_soon_threadsafe(),
+        _used_by_failing_call,
+        lambda errors: _used_by_call_in_hub(),
+        lambda errors: _used_by_start_thread(),
+        lambda errors: _used_by_work(),
+    ],
+    ids=["call_soon_threadsafe", "failing-call", "call_in_hub", "start_thread", "work"],
+)
+def test_dispatcher_idle_does_not_keep_wait_from_returning(use: Callable[[list[Any]], None], hub_errors: list[Any]) -> None:
+    use(hub_errors)
+
+    # A hub kept alive by an idle dispatcher would reach the timeout: False.
+    assert gevent.wait(timeout=WAIT_TIMEOUT) is True
