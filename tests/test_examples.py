@@ -41,3 +41,11 @@ def test_examples_promises_loop_runs_while_work_runs_then_value_then_catch(secon
         "got val: 9",
         "caught: ZeroDivisionError('division by zero')",
     ]
+
+
+def test_examples_process_pool_prints_worst_lag_for_threads_then_processes() -> None:
+    lines = run_example("process_pool.py", "20000")
+    assert [line.split(":")[0] for line in lines] == ["threads", "processes"]
+    for line in lines:
+        assert line.split(":")[1].strip().startswith("worst heartbeat lag ")
+        assert line.endswith(" ms")
