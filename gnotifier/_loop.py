@@ -44,7 +44,12 @@ def run(main: Callable[..., T], *args: Any) -> T:
     if gevent.getcurrent() is not hub.parent:
         raise RuntimeError("run() must be called from the thread's main greenlet, not inside a greenlet or the hub")
     box: list[Outcome] = []
-    gevent.spawn_raw(lambda: box.append(capture(main, *args)))
+
+    def run_main() -> None:
+        box.append(capture(main, *args))
+        _poll_soon(hub)
+
+    gevent.spawn_raw(run_main)
     gevent.wait()
     if not box:
         raise LoopExit(
@@ -60,6 +65,15 @@ def run(main: Callable[..., T], *args: Any) -> T:
         raise error
     finally:
         del error
+
+
+def _poll_soon(hub: Any) -> None:
+    # Make the loop poll once more, at once. After monkey.patch_all(),
+    # gevent's os.close() hands the close to a check watcher, which runs only
+    # after the loop's next poll; with nothing else to wake that poll the
+    # loop would wait forever (seen after ProcessPoolExecutor.shutdown()).
+    timer = hub.loop.timer(0.0, 0.0, ref=False)
+    timer.start(timer.close)
 
 
 class Timer:

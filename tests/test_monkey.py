@@ -292,3 +292,27 @@ def test_monkey_run_returns_mains_value_after_background_work() -> None:
     assert out == {
         "record": ["background job done", ["run returned", 42], ["run raised", "main failed"]],
     }
+
+
+def test_monkey_process_pool_executor_settles_in_hub_and_run_returns() -> None:
+    # Regression: run() hung after ProcessPoolExecutor.shutdown() under
+    # patch_all(): gevent defers os.close() to a check watcher that waits for
+    # a poll nothing woke.
+    out = run_child(
+        """
+        import concurrent.futures
+
+        def main():
+            with concurrent.futures.ProcessPoolExecutor(2) as executor:
+                pool = gnotifier.Pool(executor=executor)
+                promise = pool.work(pow, 7, 2)
+                settled_in = []
+                promise.rawlink(lambda _: settled_in.append(native_ident() == MAIN))
+                square = promise.get(timeout=30)
+                pool.shutdown()
+            return square, settled_in
+
+        emit(result=gnotifier.run(main))
+        """
+    )
+    assert out == {"result": [49, [True]]}
