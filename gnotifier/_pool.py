@@ -133,13 +133,18 @@ class Pool:
         if self._crew is not None:
             job = Job(self._crew, promise, fn, args, kwargs)
             promise._job = job
-            self._accepted += 1
-            self._dispatcher.hold()
-            self._drained.clear()
+            self._accepted_one()
             self._crew.submit(job)
         else:
             self._submit_to_executor(promise, fn, args, kwargs)
         return promise
+
+    def _accepted_one(self) -> None:
+        # Hub thread. The pool holds the hub open while any job is unsettled.
+        if self._accepted == self._completed + self._failed + self._cancelled:
+            self._dispatcher.hold()
+            self._drained.clear()
+        self._accepted += 1
 
     def _wait_for_room(self) -> None:
         # Hub thread. Room is given back when a job starts (or is cancelled).
@@ -180,9 +185,7 @@ class Pool:
         # callback only queues the outcome for the hub.
         assert self._executor is not None
         future = self._executor.submit(fn, *args, **kwargs)
-        self._accepted += 1
-        self._dispatcher.hold()
-        self._drained.clear()
+        self._accepted_one()
         self._futures.add(future)
         promise._job = future
         dispatcher = self._dispatcher
@@ -217,8 +220,8 @@ class Pool:
             self._cancelled += 1
         else:
             self._failed += 1
-        self._dispatcher.release()
         if self._accepted == self._completed + self._failed + self._cancelled:
+            self._dispatcher.release()
             self._drained.set()
 
     # -- state -------------------------------------------------------------
@@ -234,13 +237,13 @@ class Pool:
         """
         if self._crew is not None:
             counts = self._crew.counts()
-            running, threads = counts["running"], counts["threads"]
+            pending, running, threads = counts["pending"], counts["running"], counts["threads"]
         else:
             running = sum(1 for future in self._futures if future.running())
+            pending = len(self._futures) - running
             threads = 0
-        done = self._completed + self._failed + self._cancelled
         return {
-            "pending": self._accepted - done - running,
+            "pending": pending,
             "running": running,
             "completed": self._completed,
             "failed": self._failed,
@@ -285,8 +288,7 @@ class Pool:
     def _cancel_pending(self) -> None:
         # Hub thread. Reject every job that has not started.
         if self._crew is not None:
-            for job in self._crew.cancel_queued():
-                del job
+            self._crew.cancel_queued()
             return
         for future in list(self._futures):
             future.cancel()  # its done callback rejects the promise

@@ -7,25 +7,28 @@
 # back to the hub through the dispatcher, which settles its promise. There is
 # no watcher and no greenlet per job.
 #
-# One job's road: Crew.submit() (hub) -> native queue -> _take() and _run()
+# One job's road: Crew.submit() (hub) -> native queue -> _next() and _run()
 # (worker) -> dispatcher -> Crew._finish() (hub) -> promise -> its waiters.
 #
 # Guarantees:
 # - At most ``size`` jobs run at once; jobs beyond that wait in the queue
 #   and never block the submitter.
 # - Every accepted job either runs once or, if cancelled before a worker
-#   took it, never runs; its promise settles in the hub either way.
+#   claimed it, never runs; its promise settles in the hub either way.
 # - A worker idle for ``idle_timeout`` seconds gives its thread back, and
-#   never while a job it could take is on its way (see _take()).
+#   never while a job no other worker will take is queued (see _wait()).
 # - Each job runs in a copy of the submitter's contextvars.
 #
 # Assumptions:
-# - SimpleQueue.put/get are thread-safe and never block put().
+# - Under the GIL, SimpleQueue.put/get_nowait and dict.pop are atomic, and
+#   plain attribute reads and writes are seen by every thread in program
+#   order. A job is claimed by whoever pops it from ``_unstarted`` first: a
+#   worker about to run it, or cancel(). No lock is taken per job.
 # - gevent's ThreadPool runs tasks given as (func, args, kwargs, result) on
 #   its task_queue, adjust() starts threads for them and _on_fork() resets
 #   it in a forked child (all stable from gevent 24.10 to 26.x); adjust()
-#   must run in the pool's hub thread. We bypass spawn() so that no per-task watcher
-#   keeps the loop alive while a worker merely waits for jobs.
+#   must run in the pool's hub thread. We bypass spawn() so that no per-task
+#   watcher keeps the loop alive while a worker merely waits for jobs.
 from __future__ import annotations
 
 import contextvars
@@ -41,10 +44,10 @@ from ._outcome import Error, Outcome, capture
 
 __all__ = ["Crew", "Job", "check_cancelled"]
 
-_PENDING, _RUNNING, _DONE, _CANCELLED = "pending", "running", "done", "cancelled"
-
-# Tells one worker loop to exit; put once per thread by close().
+# Tells one worker loop to exit; put once per loop by close().
 _STOP = object()
+# What dict.pop() returns for a job somebody else claimed.
+_GONE = object()
 
 
 class Job:
@@ -57,7 +60,6 @@ class Job:
         "context",
         "promise",  # hub thread only; None once settled
         "crew",  # read-only
-        "state",  # _PENDING, _RUNNING, _DONE or _CANCELLED; guarded by crew._lock
         "cancel_requested",  # set in the hub, read by check_cancelled() in the worker
     )
 
@@ -70,7 +72,6 @@ class Job:
         self.context = contextvars.copy_context()
         self.promise = promise
         self.crew = crew
-        self.state = _PENDING
         self.cancel_requested = False
 
     def cancel(self) -> bool:
@@ -102,17 +103,16 @@ class Crew:
         "size",  # most loops at once; read-only
         "idle_timeout",  # seconds an idle loop waits before it exits; read-only
         "name",  # thread name prefix; read-only
-        "on_settled",  # callback(outcome or None when cancelled); hub thread; read-only
-        "on_start",  # callback() when a loop takes a job; worker thread; read-only
-        "_jobs",  # native queue of Job or _STOP: put in the hub, get in workers
-        "_lock",  # guards the counters below and Job.state
-        "_queued",  # items put and not yet taken (cancelled jobs included)
-        "_idle",  # loops waiting in _take()
-        "_threads",  # live loops
-        "_running",  # jobs between _take() and _finish()
-        "_running_jobs",  # those jobs, for the fork handler
+        "on_settled",  # callback(outcome, or None when cancelled); hub thread; read-only
+        "on_start",  # callback() as a loop claims a job; worker thread; read-only
+        "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
+        "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
+        "_outstanding",  # jobs accepted and not yet settled; hub thread only
+        "_lock",  # guards _idle, _threads and _serial
+        "_idle",  # loops blocked waiting for a job; guarded by _lock, read racily by submit()
+        "_threads",  # live loops; guarded by _lock, read racily by submit()
+        "_serial",  # numbers the loops for their names; guarded by _lock
         "__weakref__",
-        "_serial",  # numbers the loops for their names
     )
 
     def __init__(
@@ -133,93 +133,68 @@ class Crew:
         self.on_settled = on_settled
         self.on_start = on_start
         self._jobs: SimpleQueue[Any] = SimpleQueue()
+        self._unstarted: dict[Job, None] = {}
+        self._outstanding: set[Job] = set()
         self._lock = allocate_lock()
-        self._queued = 0
-        self._idle = 0
-        self._threads = 0
-        self._running = 0
-        self._serial = 0
-        self._running_jobs: set[Job] = set()
+        self._idle = self._threads = self._serial = 0
         _crews.add(self)
 
     # -- hub side ------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        """Queue ``job`` and start a loop if none is free. Hub thread; never blocks."""
-        with self._lock:
-            self._queued += 1
-            start = self._queued > self._idle and self._threads < self.size
-            if start:
-                self._threads += 1
-                self._serial += 1
-                serial = self._serial
-        # Counted before put(): a loop timing out in _take() sees _queued > 0
-        # and waits again instead of leaving this job behind.
+        """Queue ``job`` and start a loop if none will take it. Hub thread; never blocks."""
+        self._outstanding.add(job)
+        self._unstarted[job] = None
         self._jobs.put(job)
-        if start:
-            self._start_loop(serial)
+        # Read without the lock, after put(): a loop that gives up its place
+        # lowers _idle and _threads *before* it looks at the queue a last
+        # time (see _wait()), so either it sees this job or we see it gone.
+        if len(self._unstarted) > self._idle and self._threads < self.size:
+            self._start_loop()
 
-    def _start_loop(self, serial: int) -> None:
+    def _start_loop(self) -> None:
         # Hub thread: adjust() may start a thread and touches the loop.
+        with self._lock:
+            if self._threads >= self.size:
+                return
+            self._threads += 1
+            self._serial += 1
+            serial = self._serial
         self.threadpool.task_queue.put((self._loop, (serial,), {}, _SINK))
         self.threadpool.adjust()
 
     def cancel(self, job: Job) -> bool:
-        """Cancel ``job`` if no loop took it yet. Hub thread.
+        """Cancel and reject ``job`` if no loop claimed it yet. Hub thread.
 
-        The caller rejects the promise; the job stays queued and the loop
-        that takes it skips it.
+        A running job is only asked to stop: check_cancelled() raises in it.
         """
-        with self._lock:
-            state = job.state
-            if state is _PENDING:
-                job.state = _CANCELLED
-            elif state is _RUNNING:
-                # Cooperative: check_cancelled() in the job raises from now on.
-                job.cancel_requested = True
-        if state is not _PENDING:
+        if self._unstarted.pop(job, _GONE) is _GONE:
+            job.cancel_requested = True
             return False
-        self._settled(job, None)
+        # The job stays queued; the loop that takes it finds it claimed.
+        self._reject(job, "this job was cancelled before it started")
         return True
 
-    def cancel_queued(self) -> list[Job]:
-        """Cancel every job no loop took yet; returns them. Hub thread."""
-        cancelled: list[Job] = []
-        stops = 0
-        while True:
-            try:
-                item = self._jobs.get_nowait()
-            except Empty:
-                break
-            with self._lock:
-                self._queued -= 1
-                if item is _STOP:
-                    stops += 1
-                    continue
-                if item.state is not _PENDING:
-                    continue
-                item.state = _CANCELLED
-            cancelled.append(item)
-        for _ in range(stops):
-            self._requeue(_STOP)
-        for job in cancelled:
-            promise = job.promise
-            if promise is not None and not promise.ready():
-                promise._settle(Error(Cancelled("the pool was shut down before this job started")))
-            self._settled(job, None)
+    def cancel_queued(self) -> int:
+        """Cancel and reject every job no loop claimed yet; returns how many. Hub thread."""
+        cancelled = 0
+        for job in list(self._unstarted):
+            if self._unstarted.pop(job, _GONE) is not _GONE:
+                self._reject(job, "the pool was shut down before this job started")
+                cancelled += 1
         return cancelled
 
-    def _requeue(self, item: object) -> None:
-        with self._lock:
-            self._queued += 1
-        self._jobs.put(item)
+    def _reject(self, job: Job, why: str) -> None:
+        # Hub thread, for a job we claimed.
+        self._outstanding.discard(job)
+        promise = job.promise
+        if promise is not None and not promise.ready():
+            promise._settle(Error(Cancelled(why)))
+        self._settled(job, None)
 
     def _finish(self, job: Job, outcome: Outcome) -> None:
         # Hub thread, through the dispatcher.
-        with self._lock:
-            self._running -= 1
-            self._running_jobs.discard(job)
-            job.state = _DONE
+        self._outstanding.discard(job)
         promise = job.promise
         if promise is not None and not promise.ready():
             promise._settle(outcome)
@@ -233,22 +208,27 @@ class Crew:
         job.fn = job.args = job.kwargs = job.context = None  # type: ignore[assignment]
         self.on_settled(outcome)
 
+    def counts(self) -> dict[str, int]:
+        """Jobs pending (unclaimed) and running, and live loops. Hub thread."""
+        pending = len(self._unstarted)
+        return {"pending": pending, "running": len(self._outstanding) - pending, "threads": self._threads}
+
+    def close(self) -> None:
+        """Ask every loop to exit once the jobs queued before are done. Hub thread."""
+        with self._lock:
+            loops = self._threads
+        for _ in range(loops):
+            self._jobs.put(_STOP)
+
     def _after_fork_in_child(self) -> None:
         # The only thread left is the one that forked; every worker is gone.
-        # Start afresh, and reject what the parent's workers had (running or
-        # queued) rather than leave it hanging or run it twice.
-        old_jobs, self._jobs = self._jobs, SimpleQueue()
-        orphans = list(self._running_jobs)
-        while True:
-            try:
-                item = old_jobs.get_nowait()
-            except Empty:
-                break
-            if item is not _STOP and item.state is _PENDING:
-                orphans.append(item)
+        # Start afresh, and reject what the parent had accepted (queued or
+        # running) rather than leave it hanging or run it twice.
+        self._jobs = SimpleQueue()
         self._lock = allocate_lock()
-        self._queued = self._idle = self._threads = self._running = 0
-        self._running_jobs = set()
+        self._idle = self._threads = 0
+        orphans, self._outstanding = self._outstanding, set()
+        self._unstarted = {}
         if not self.dispatcher.in_hub_thread():
             return  # the hub's thread did not survive the fork: nobody waits
         # gevent resets its ThreadPool from a fork watcher, some loop
@@ -256,25 +236,7 @@ class Crew:
         # (its own pid check makes gevent's later call a no-op).
         self.threadpool._on_fork()
         for job in orphans:
-            job.state = _CANCELLED
-            outcome = Error(Cancelled("the process forked while this job was queued or running in the parent"))
-            promise = job.promise
-            if promise is not None and not promise.ready():
-                promise._settle(outcome)
-            self._settled(job, outcome)
-
-    def counts(self) -> dict[str, int]:
-        """Queued, running and thread counts. Any thread."""
-        with self._lock:
-            return {"queued": self._queued, "running": self._running, "threads": self._threads}
-
-    def close(self) -> None:
-        """Ask every loop to exit once the queue before it is done. Hub thread."""
-        with self._lock:
-            threads = self._threads
-            self._queued += threads
-        for _ in range(threads):
-            self._jobs.put(_STOP)
+            self._reject(job, "the process forked while this job was queued or running in the parent")
 
     # -- worker side -----------------------------------------------------------
 
@@ -287,7 +249,7 @@ class Crew:
         old_os_name = set_os_thread_name(thread.name)
         try:
             while True:
-                job = self._take()
+                job = self._next()
                 if job is None:
                     return
                 self._run(job)
@@ -299,8 +261,28 @@ class Crew:
             if old_os_name is not None:
                 set_os_thread_name(old_os_name)
 
-    def _take(self) -> Job | None:
-        # Worker thread. The next job to run, or None when this loop exits.
+    def _next(self) -> Job | None:
+        # Worker thread. The next job this loop claimed, or None to exit.
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except Empty:
+                item = self._wait()
+                if item is None:
+                    return None
+            if item is _STOP:
+                with self._lock:
+                    self._threads -= 1
+                return None
+            # dict.pop is atomic: if cancel() popped the job first, skip it.
+            if self._unstarted.pop(item, _GONE) is not _GONE:
+                if self.on_start is not None:
+                    self.on_start()
+                return item  # type: ignore[no-any-return]
+
+    def _wait(self) -> Any:
+        # Worker thread; the queue looked empty. The next item, or None when
+        # this loop gives its thread back.
         with self._lock:
             self._idle += 1
         while True:
@@ -308,30 +290,24 @@ class Crew:
                 item = self._jobs.get(timeout=self.idle_timeout)
             except Empty:
                 with self._lock:
-                    if self._queued > 0:
-                        continue  # put() is on its way: submit() counts first
+                    # Give up our place *before* the last look at the queue,
+                    # so that submit(), reading after its put(), either sees
+                    # us gone (and starts a loop) or put before our look.
                     self._idle -= 1
                     self._threads -= 1
-                    return None
+                    if self._jobs.empty() or self._threads >= self.size:
+                        return None  # nothing came, or a new loop took our place
+                    self._threads += 1
+                    self._idle += 1
+                continue
             with self._lock:
-                self._queued -= 1
-                if item is _STOP:
-                    self._idle -= 1
-                    self._threads -= 1
-                    return None
-                if item.state is _CANCELLED:
-                    continue
-                item.state = _RUNNING
+                # Before the claim in _next(): see submit().
                 self._idle -= 1
-                self._running += 1
-                self._running_jobs.add(item)
-            if self.on_start is not None:
-                self.on_start()
-            return item  # type: ignore[no-any-return]
+            return item
 
     def _run(self, job: Job) -> None:
-        # Worker thread. The outcome goes back through the dispatcher; it is
-        # complete before submit(), which orders it for the hub.
+        # Worker thread. The outcome is complete before submit(), which
+        # orders it for the hub.
         thread_state.job = job
         outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)
         thread_state.job = None
@@ -367,8 +343,3 @@ def check_cancelled() -> None:
     job: Job | None = getattr(thread_state, "job", None)
     if job is not None and job.cancel_requested:
         raise Cancelled("the promise of this job was cancelled; stop the job")
-
-
-def outcome_is_cancelled(outcome: Outcome) -> bool:
-    """Whether an outcome is a rejection with Cancelled."""
-    return type(outcome) is Error and isinstance(outcome.error, Cancelled)
