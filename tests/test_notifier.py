@@ -124,7 +124,9 @@ class HookedLock:
         self.release()
 
 
-def waits_for(event: threading.Event, record: list[Any], what: str, timeout: float = RACE_TIMEOUT) -> Callable[[], None]:
+def waits_for(
+    event: threading.Event, record: list[Any], what: str, timeout: float = RACE_TIMEOUT
+) -> Callable[[], None]:
     """A hook that blocks until ``event`` is set; records a stall so the test fails."""
 
     def hook() -> None:
@@ -468,7 +470,9 @@ def test_notifier_free_is_idempotent_and_releases_only_its_own_hold(free_from: C
     ]
 
 
-@pytest.mark.parametrize("trigger_in_foreign_thread", [False, True], ids=["trigger-in-hub-thread", "trigger-in-foreign-thread"])
+@pytest.mark.parametrize(
+    "trigger_in_foreign_thread", [False, True], ids=["trigger-in-hub-thread", "trigger-in-foreign-thread"]
+)
 @pytest.mark.parametrize("free_from", FREE_FROM)
 @pytest.mark.parametrize("single_shot", [True, False], ids=["single-shot", "repeating"])
 def test_notifier_free_drops_trigger_not_yet_delivered(
@@ -556,7 +560,9 @@ def _freed_by_single_shot_run(n: Notifier) -> None:
     settle()
 
 
-@pytest.mark.parametrize("trigger_in_foreign_thread", [False, True], ids=["trigger-in-hub-thread", "trigger-in-foreign-thread"])
+@pytest.mark.parametrize(
+    "trigger_in_foreign_thread", [False, True], ids=["trigger-in-hub-thread", "trigger-in-foreign-thread"]
+)
 @pytest.mark.parametrize(
     "freed_by",
     [
@@ -590,7 +596,9 @@ def test_notifier_freed_error_message_says_what_happened() -> None:
         n.trigger()
 
 
-@pytest.mark.parametrize("trigger_in_owner", [False, True], ids=["trigger-from-other-thread", "trigger-from-owner-thread"])
+@pytest.mark.parametrize(
+    "trigger_in_owner", [False, True], ids=["trigger-from-other-thread", "trigger-from-owner-thread"]
+)
 def test_notifier_of_destroyed_hub_counts_as_freed(trigger_in_owner: bool) -> None:
     n, seen = notifier_of_destroyed_hub(trigger_in_owner)
     seen.append(("freed seen by other thread", n.freed))
@@ -634,7 +642,11 @@ def test_notifier_race_free_completes_between_trigger_check_and_queueing() -> No
 
     n._lock = HookedLock(
         n._lock,
-        ("after_release", lambda: threading.current_thread() is trigger_side, lambda: (trigger_checked.set(), waits_for(free_returned, record, "free()")())),
+        (
+            "after_release",
+            lambda: threading.current_thread() is trigger_side,
+            lambda: (trigger_checked.set(), waits_for(free_returned, record, "free()")()),
+        ),
     )
     trigger_side.start()
     join(start(free_side), trigger_side)
@@ -661,7 +673,11 @@ def test_notifier_race_free_arrives_while_trigger_holds_the_lock() -> None:
     free_thread = threading.Thread(target=free_side)
     n._lock = HookedLock(
         n._lock,
-        ("after_acquire", lambda: threading.current_thread() is trigger_side, lambda: (trigger_holds.set(), waits_for(free_waits, record, "free() at the lock")())),
+        (
+            "after_acquire",
+            lambda: threading.current_thread() is trigger_side,
+            lambda: (trigger_holds.set(), waits_for(free_waits, record, "free() at the lock")()),
+        ),
         ("before_acquire", lambda: threading.current_thread() is free_thread, free_waits.set),
     )
     trigger_side.start()
@@ -690,7 +706,11 @@ def test_notifier_race_trigger_arrives_while_free_holds_the_lock() -> None:
     trigger_side = threading.Thread(target=trigger_side_body)
     n._lock = HookedLock(
         n._lock,
-        ("after_acquire", lambda: threading.current_thread() is free_thread, lambda: (free_holds.set(), waits_for(trigger_waits, record, "trigger() at the lock")())),
+        (
+            "after_acquire",
+            lambda: threading.current_thread() is free_thread,
+            lambda: (free_holds.set(), waits_for(trigger_waits, record, "trigger() at the lock")()),
+        ),
         ("before_acquire", lambda: threading.current_thread() is trigger_side, trigger_waits.set),
     )
     free_thread.start()
@@ -720,7 +740,11 @@ def test_notifier_race_delivery_waits_at_lock_while_foreign_free_holds_it(single
 
     n._lock = HookedLock(
         n._lock,
-        ("after_acquire", lambda: threading.current_thread() is free_thread, lambda: (free_holds.set(), waits_for(delivery_waits, record, "the delivery at the lock")())),
+        (
+            "after_acquire",
+            lambda: threading.current_thread() is free_thread,
+            lambda: (free_holds.set(), waits_for(delivery_waits, record, "the delivery at the lock")()),
+        ),
         ("before_acquire", hub_greenlet_check(), delivery_arrives),
     )
     free_thread.start()
@@ -753,7 +777,9 @@ def test_notifier_race_no_callback_starts_after_foreign_free_returned(single_sho
 
     n._lock = HookedLock(n._lock, ("after_release", hub_greenlet_check(), pause_delivery))
     free_thread = start(free_side)
-    wait_until(lambda: not free_thread.is_alive(), timeout=JOIN_TIMEOUT + STALL_LIMIT, what="free() in the foreign thread")
+    wait_until(
+        lambda: not free_thread.is_alive(), timeout=JOIN_TIMEOUT + STALL_LIMIT, what="free() in the foreign thread"
+    )
     join(free_thread)
     settle()
 
@@ -849,7 +875,9 @@ def test_notifier_callback_error_goes_to_hub_handle_error_and_hub_keeps_running(
 
 
 @pytest.mark.parametrize("factory", FACTORIES)
-def test_notifier_callback_error_goes_to_on_error_not_to_hub(factory: Callable[..., Notifier], hub_errors: list[Any]) -> None:
+def test_notifier_callback_error_goes_to_on_error_not_to_hub(
+    factory: Callable[..., Notifier], hub_errors: list[Any]
+) -> None:
     error = ValueError("boom")
     record: list[Any] = []
     main_thread = threading.get_ident()
@@ -911,7 +939,9 @@ def test_make_notifier_passes_args_and_options_to_notifier(hub_errors: list[Any]
         record.append(("cb", args))
         raise error
 
-    n = make_notifier(callback, 1, 2, single_shot=False, on_error=lambda exc: record.append(("on_error", exc)), ref=False)
+    n = make_notifier(
+        callback, 1, 2, single_shot=False, on_error=lambda exc: record.append(("on_error", exc)), ref=False
+    )
     record.append(("is Notifier", isinstance(n, Notifier), n.ref))
     for _ in range(2):
         n.trigger()
@@ -938,8 +968,9 @@ def test_make_notifier_passes_args_and_options_to_notifier(hub_errors: list[Any]
         pytest.param((print,), {"on_error": 42}, id="int-on_error"),
     ],
 )
-def test_notifier_rejects_non_callable(factory: Callable[..., Notifier], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def test_notifier_rejects_non_callable(
+    factory: Callable[..., Notifier], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(TypeError):
         factory(*args, **kwargs)
     assert gevent.wait(timeout=JOIN_TIMEOUT)  # nothing half-made keeps the hub alive
-

@@ -19,12 +19,11 @@ from typing import Any, Callable
 
 import gevent
 import pytest
+from conftest import wait_until
 from gevent.event import AsyncResult, Event
 
 import gnotifier
 from gnotifier import HubClosed
-
-from conftest import wait_until
 
 JOIN_TIMEOUT = 10.0  # seconds a helper thread gets before the test fails
 WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
@@ -45,7 +44,7 @@ def _join(thread: threading.Thread) -> None:
 def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
     try:
         return ("value", fn(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - the test inspects it
+    except BaseException as exc:
         return ("error", exc)
 
 
@@ -185,7 +184,13 @@ def _resolved_promise() -> Any:
         (_rejected_work_promise, ("error", _WORK_ERROR)),
         (_async_result_failed_later, ("error", _LATER_ERROR)),
     ],
-    ids=["work-promise", "async-result-set-later", "resolved-promise", "rejected-work-promise", "async-result-failed-later"],
+    ids=[
+        "work-promise",
+        "async-result-set-later",
+        "resolved-promise",
+        "rejected-work-promise",
+        "async-result-failed-later",
+    ],
 )
 def test_call_in_hub_waits_for_returned_async_result(fn: Callable[[], Any], expected: tuple[str, Any]) -> None:
     kind, value = _in_plain_thread(gnotifier.call_in_hub, fn, hub=gevent.get_hub())
@@ -250,25 +255,46 @@ def test_call_in_hub_in_hub_thread_raises_runtime_error_at_once(
     assert record == []
 
 
-def test_call_in_hub_keeps_hub_alive_until_fn_finished() -> None:
+def _set_by_unref_timer(result: AsyncResult, value: object) -> None:
+    # An unref'd timer does not keep the loop alive: it fires only while
+    # something else does.
+    timer = gevent.get_hub().loop.timer(0.05, ref=False)
+
+    def fire() -> None:
+        timer.close()
+        result.set(value)
+
+    timer.start(fire)
+
+
+def _blocks_until_unref_timer(record: list[str]) -> str:
+    record.append("fn started")
+    later = AsyncResult()
+    _set_by_unref_timer(later, "done")
+    value = later.get()  # no timeout: its timer would keep the loop alive
+    record.append("fn finished")
+    return value
+
+
+def _returns_async_result_of_unref_timer(record: list[str]) -> AsyncResult:
+    record.append("fn started")
+    later = AsyncResult()
+    _set_by_unref_timer(later, "done")
+    later.rawlink(lambda _: record.append("fn finished"))
+    return later
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [_blocks_until_unref_timer, _returns_async_result_of_unref_timer],
+    ids=["fn-blocks", "fn-returns-async-result"],
+)
+def test_call_in_hub_keeps_hub_alive_until_fn_finished(fn: Callable[[list[str]], Any]) -> None:
     hub = gevent.get_hub()
     record: list[str] = []
-    release = Event()
-
-    def waits_on_unref_timer() -> str:
-        record.append("fn started")
-        # An unref'd timer does not keep the loop alive: only the pending call does.
-        timer = gevent.get_hub().loop.timer(0.05, ref=False)
-        timer.start(release.set)
-        try:
-            assert release.wait(JOIN_TIMEOUT)
-        finally:
-            timer.close()
-        record.append("fn finished")
-        return "done"
 
     box: queue.Queue[tuple[str, Any]] = queue.Queue()
-    thread = _start(lambda: box.put(_outcome(gnotifier.call_in_hub, waits_on_unref_timer, hub=hub)))
+    thread = _start(lambda: box.put(_outcome(gnotifier.call_in_hub, fn, record, hub=hub)))
     wait_until(lambda: "fn started" in record, what="fn to start in the hub")
 
     assert gevent.wait(timeout=WAIT_TIMEOUT) is True
@@ -500,7 +526,9 @@ def test_target_hub_given_wins_over_callers_own_hub() -> None:
         own = gevent.get_hub()
         try:
             gnotifier.call_soon_threadsafe(lambda: record.append(("call_soon_threadsafe", _context())), hub=main_hub)
-            record.append(gnotifier.call_in_hub(lambda: ("call_in_hub", _context()), hub=main_hub, timeout=JOIN_TIMEOUT))
+            record.append(
+                gnotifier.call_in_hub(lambda: ("call_in_hub", _context()), hub=main_hub, timeout=JOIN_TIMEOUT)
+            )
         finally:
             own.destroy(destroy_loop=True)
         box.put(threading.get_ident())
