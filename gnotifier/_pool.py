@@ -14,8 +14,9 @@
 # - While a job's promise is unsettled, the hub stays alive.
 #
 # Assumptions:
-# - Everything here but the stats counters of the Crew runs in the hub's
-#   thread; the methods check it where a caller could get it wrong.
+# - Everything here runs in the hub's thread, except _job_started() (a worker
+#   thread) and an executor future's done-callback (the executor's thread),
+#   which only hand a call to the dispatcher. Public entry points check it.
 from __future__ import annotations
 
 import concurrent.futures
@@ -28,7 +29,7 @@ from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import Cancelled, PoolClosed, PoolFull
+from ._errors import Cancelled, HubClosed, PoolClosed, PoolFull
 from ._outcome import Error, Outcome, Value
 from ._promise import Promise
 from ._worker import Crew, Job
@@ -184,12 +185,25 @@ class Pool:
         # Hub thread. The future completes in the executor's thread; its
         # callback only queues the outcome for the hub.
         assert self._executor is not None
-        future = self._executor.submit(fn, *args, **kwargs)
+        try:
+            future = self._executor.submit(fn, *args, **kwargs)
+        except BaseException:
+            if self._room is not None:
+                self._room.release()
+            raise
         self._accepted_one()
         self._futures.add(future)
         promise._job = future
         dispatcher = self._dispatcher
-        future.add_done_callback(lambda f: dispatcher.submit(self._future_done, (promise, f)))
+
+        def done(future: concurrent.futures.Future[Any]) -> None:
+            # The executor's thread (or ours, if already done).
+            try:
+                dispatcher.submit(self._future_done, (promise, future))
+            except HubClosed:
+                pass  # the hub is gone; nobody can wait for this promise any more
+
+        future.add_done_callback(done)
 
     def _future_done(self, promise: Promise[Any], future: concurrent.futures.Future[Any]) -> None:
         # Hub thread, through the dispatcher.
