@@ -1,0 +1,99 @@
+"""work() inside servers that monkey-patch: gevent.pywsgi and gunicorn's gevent worker.
+
+Each server runs in a subprocess (it patches); the test talks to it over
+127.0.0.1. The gunicorn test runs where gunicorn is installed (the
+``servers`` tox env) and is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+APPS = Path(__file__).resolve().parent / "apps"
+DEADLINE = 30.0  # seconds for a server to come up and answer
+
+PYWSGI_SERVER = """
+from gevent import monkey
+monkey.patch_all()
+import sys
+from gevent.pywsgi import WSGIServer
+from hashing_app import app
+server = WSGIServer(("127.0.0.1", 0), app, log=None)
+server.start()
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(port: int, path: str) -> str:
+    """GET the path, retrying until the server answers or the deadline passes."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=DEADLINE) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # polling for the server to listen, not asserting on time
+
+
+def expected(path: str) -> str:
+    return hashlib.sha256(path.encode() * 1000).hexdigest()
+
+
+def check_answers(port: int) -> None:
+    for path in ("/alpha", "/beta"):
+        digest, thread_name = fetch(port, path).split()
+        assert (digest, thread_name.startswith("gnotifier-")) == (expected(path), True)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(APPS), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def test_servers_pywsgi_handler_offloads_with_work() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-c", PYWSGI_SERVER], stdout=subprocess.PIPE, text=True, env=environment()
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        check_answers(port)
+    finally:
+        server.kill()
+        server.wait(timeout=DEADLINE)
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn runs in the servers tox env")
+def test_servers_gunicorn_gevent_worker_offloads_with_work() -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}", "hashing_app:app"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment(),
+    )
+    try:
+        check_answers(port)
+    finally:
+        server.terminate()
+        server.wait(timeout=DEADLINE)
