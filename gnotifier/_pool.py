@@ -86,7 +86,7 @@ class Pool:
         self._drained = Event()  # set while no accepted job is unsettled
         self._drained.set()
         self._room = Semaphore(max_pending) if max_pending is not None else None
-        self._futures: set[concurrent.futures.Future[Any]] = set()  # executor jobs in flight
+        self._futures: set[_FutureJob] = set()  # executor jobs not yet settled
         self._owned: ThreadPool | None = None
         self._crew: Crew | None = None
         if executor is None:
@@ -192,24 +192,28 @@ class Pool:
                 self._room.release()
             raise
         self._accepted_one()
-        self._futures.add(future)
-        promise._job = future
+        job = _FutureJob(self, promise, future)
+        self._futures.add(job)
+        promise._job = job
         dispatcher = self._dispatcher
 
         def done(future: concurrent.futures.Future[Any]) -> None:
             # The executor's thread (or ours, if already done).
             try:
-                dispatcher.submit(self._future_done, (promise, future))
+                dispatcher.submit(self._future_settled, (job, outcome_of(future)))
             except HubClosed:
                 pass  # the hub is gone; nobody can wait for this promise any more
 
         future.add_done_callback(done)
 
-    def _future_done(self, promise: Promise[Any], future: concurrent.futures.Future[Any]) -> None:
-        # Hub thread, through the dispatcher.
-        self._futures.discard(future)
+    def _future_settled(self, job: _FutureJob, outcome: Outcome) -> None:
+        # Hub thread: through the dispatcher, or from _FutureJob.cancel().
+        # Whichever comes first counts; a cancelled future reports again.
+        if job not in self._futures:
+            return
+        self._futures.discard(job)
+        promise = job.promise
         promise._job = None
-        outcome = outcome_of(future)
         if not promise.ready():
             promise._settle(outcome)
         if self._room is not None:
@@ -253,8 +257,9 @@ class Pool:
             counts = self._crew.counts()
             pending, running, threads = counts["pending"], counts["running"], counts["threads"]
         else:
-            running = sum(1 for future in self._futures if future.running())
-            pending = len(self._futures) - running
+            # A future that is done but not yet delivered has started.
+            pending = sum(1 for job in self._futures if not (job.future.running() or job.future.done()))
+            running = len(self._futures) - pending
             threads = 0
         return {
             "pending": pending,
@@ -304,8 +309,8 @@ class Pool:
         if self._crew is not None:
             self._crew.cancel_queued()
             return
-        for future in list(self._futures):
-            future.cancel()  # its done callback rejects the promise
+        for job in list(self._futures):
+            job.cancel()
 
     def _hub_destroyed(self) -> None:
         # Hub thread, from hub.destroy(): nothing may wait here.
@@ -314,6 +319,24 @@ class Pool:
             self._cancel_pending()
             if self._crew is not None:
                 self._crew.close()
+
+
+class _FutureJob:
+    """An executor's future as the job behind a promise (what cancel() cancels)."""
+
+    __slots__ = ("pool", "promise", "future")
+
+    def __init__(self, pool: Pool, promise: Promise[Any], future: concurrent.futures.Future[Any]) -> None:
+        self.pool = pool
+        self.promise = promise
+        self.future = future
+
+    def cancel(self) -> bool:
+        """Cancel the future if it has not started; settle at once. Hub thread."""
+        if not self.future.cancel():
+            return False
+        self.pool._future_settled(self, Error(Cancelled("this job was cancelled before it started")))
+        return True
 
 
 def outcome_of(future: concurrent.futures.Future[Any]) -> Outcome:

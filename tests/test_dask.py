@@ -91,7 +91,7 @@ def test_dask_executor_cancel_of_a_queued_job_cancels_its_future(pool: gnotifier
     GATE.clear()
     blocker = pool.work(wait_for_gate)
     queued = pool.work(square, 3)
-    future = queued._job
+    future = queued._job.future
     cancelled = queued.cancel()
     GATE.set()
     assert blocker.get(timeout=WAIT) is True

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import functools
 import gc
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -918,3 +920,443 @@ def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) 
         "child_status": 0,
         "parent_values": ["a", "b"],
     }
+
+
+# -- shutdown timeout, executors, map errors, idle threads, hub destroy ---------------
+
+
+def test_pool_shutdown_timeout_raises_timeout_error_and_jobs_still_settle(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    # Two jobs block the two threads, a third waits behind them: the message
+    # must tell running (2) from pending (1).
+    pool = make_pool(size=2)
+    gate = gates.new()
+    started = threading.Barrier(3, timeout=WAIT)
+
+    def blocker(name: str) -> str:
+        started.wait()
+        pass_gate(gate)
+        return name
+
+    a, b = pool.work(blocker, "a"), pool.work(blocker, "b")
+    c = pool.work(str, "c")
+    started.wait()
+    with pytest.raises(Exception) as info:
+        pool.shutdown(wait=True, timeout=0.05)
+    record: list[Any] = [("raised", type(info.value)), ("ready", a.ready(), b.ready(), c.ready())]
+    gate.set()
+    record.append(("values", a.get(timeout=WAIT), b.get(timeout=WAIT), c.get(timeout=WAIT)))
+    assert record == [("raised", TimeoutError), ("ready", False, False, False), ("values", "a", "b", "c")]
+    assert re.search(r"\b2 jobs running and 1 pending\b", str(info.value)), str(info.value)
+    assert pool.closed
+
+
+# Jobs for Pool(executor=ProcessPoolExecutor): module-level, so that they pickle.
+
+
+def wait_for_file(path: str) -> None:
+    """In a child process: the test's gate, a file it creates."""
+    deadline = time.monotonic() + WAIT
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the job waited {WAIT} s for {path}")
+        time.sleep(0.001)
+
+
+def process_pid_once_file_exists(path: str) -> int:
+    wait_for_file(path)
+    return os.getpid()
+
+
+def process_raise_lookup_error(message: str) -> None:
+    raise LookupError(message)
+
+
+def process_finish_after(n: int, directory: str) -> tuple[int, int]:
+    """Item 0 finishes only after item 1 did: they finish in reverse input order."""
+    if n == 0:
+        wait_for_file(os.path.join(directory, "1-done"))
+    else:
+        with open(os.path.join(directory, f"{n}-done"), "w"):
+            pass
+    return n, os.getpid()
+
+
+@pytest.fixture
+def process_executor() -> Iterator[concurrent.futures.ProcessPoolExecutor]:
+    ex = concurrent.futures.ProcessPoolExecutor(2)
+    yield ex
+    ex.shutdown(wait=True)
+
+
+def test_pool_process_executor_runs_job_in_another_process_and_settles_in_the_hub(
+    make_pool: Callable[..., gnotifier.Pool],
+    process_executor: concurrent.futures.ProcessPoolExecutor,
+    tmp_path: pathlib.Path,
+) -> None:
+    pool = make_pool(executor=process_executor)
+    main = threading.get_ident()
+    record: list[Any] = []
+    gate = tmp_path / "gate"
+    promise = pool.work(process_pid_once_file_exists, str(gate))
+    promise.rawlink(lambda p: record.append(("notified in hub thread", threading.get_ident() == main)))
+    gate.touch()  # only now may the job finish
+    # Not get() first: with a greenlet waiting in get(), gevent runs the links
+    # in the hub even when another thread settles the promise.
+    wait_until(lambda: len(record) == 1, what="the promise to notify")
+    pid = promise.get(timeout=0)
+    record.append(("job pid is ours", pid == os.getpid(), type(pid)))
+    assert record == [("notified in hub thread", True), ("job pid is ours", False, int)]
+
+
+def test_pool_process_executor_map_keeps_input_order(
+    make_pool: Callable[..., gnotifier.Pool],
+    process_executor: concurrent.futures.ProcessPoolExecutor,
+    tmp_path: pathlib.Path,
+) -> None:
+    pool = make_pool(executor=process_executor)
+    results = pool.map(functools.partial(process_finish_after, directory=str(tmp_path)), [0, 1]).get(timeout=WAIT)
+    assert [n for n, _ in results] == [0, 1]
+    # Item 0 waited for item 1, so they ran at once in two other processes.
+    pids = {pid for _, pid in results}
+    assert (len(pids), os.getpid() in pids) == (2, False)
+
+
+def test_pool_process_executor_child_error_rejects_with_its_type(
+    make_pool: Callable[..., gnotifier.Pool], process_executor: concurrent.futures.ProcessPoolExecutor
+) -> None:
+    pool = make_pool(executor=process_executor)
+    promise = pool.work(process_raise_lookup_error, "raised in the child")
+    with pytest.raises(LookupError) as info:
+        promise.get(timeout=WAIT)
+    assert (type(info.value), info.value.args) == (LookupError, ("raised in the child",))
+    stats = pool.stats()
+    del stats["threads"]
+    assert stats == {"pending": 0, "running": 0, "completed": 0, "failed": 1, "cancelled": 0}
+
+
+class RecordingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A ThreadPoolExecutor that keeps every future it hands out."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers)
+        self.futures: list[concurrent.futures.Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+
+@pytest.fixture
+def executor_of_one(gates: Gates) -> Iterator[RecordingExecutor]:
+    ex = RecordingExecutor(1)
+    yield ex
+    gates.open_all()
+    ex.shutdown(wait=True)
+
+
+def test_pool_executor_cancel_queued_job_cancels_its_future(
+    make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
+) -> None:
+    pool = make_pool(executor=executor_of_one)
+    gate, started = gates.new(), threading.Event()
+    ran: list[str] = []
+
+    def job(name: str) -> str:
+        ran.append(name)
+        if name == "a":
+            started.set()
+            pass_gate(gate)
+        return name
+
+    a = pool.work(job, "a")
+    wait_until(started.is_set, what="job a to start")
+    b, c = pool.work(job, "b"), pool.work(job, "c")
+    future_b = executor_of_one.futures[1]
+    record: list[Any] = [("cancel b", b.cancel()), ("future cancelled", future_b.cancelled()), ("b ready", b.ready())]
+    with pytest.raises(gnotifier.Cancelled) as info:
+        b.get(timeout=0)
+    record.append(("b rejected", type(info.value)))
+    gate.set()
+    # c was queued behind b on the one thread: once c ran, b had its chance.
+    record.append(("values", a.get(timeout=WAIT), c.get(timeout=WAIT)))
+    wait_until(lambda: pool.stats()["completed"] == 2, what="the pool to count a and c")
+    stats = pool.stats()
+    record.append(("stats", stats, stats_add_up(stats, 3)))
+    assert record == [
+        ("cancel b", True),
+        ("future cancelled", True),
+        ("b ready", True),
+        ("b rejected", gnotifier.Cancelled),
+        ("values", "a", "c"),
+        ("stats", {"pending": 0, "running": 0, "completed": 2, "failed": 0, "cancelled": 1, "threads": 0}, True),
+    ]
+    assert ran == ["a", "c"]
+
+
+def test_pool_executor_stats_count_a_cancelled_job_at_once(
+    make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
+) -> None:
+    # Bug: stats() counted a job whose cancel() had returned True (its promise
+    # already rejected with Cancelled) as pending until the hub drained.
+    pool = make_pool(executor=executor_of_one)
+    gate, started = gates.new(), threading.Event()
+
+    def blocker() -> str:
+        started.set()
+        pass_gate(gate)
+        return "a"
+
+    a = pool.work(blocker)
+    wait_until(started.is_set, what="job a to start")
+    b = pool.work(str, "b")
+    record: list[Any] = [("cancel b", b.cancel(), type(b.exception))]
+    stats = pool.stats()  # no yield to the hub since cancel() returned
+    record.append(("stats", stats, stats_add_up(stats, 2)))
+    gate.set()
+    record.append(("a", a.get(timeout=WAIT)))
+    assert record == [
+        ("cancel b", True, gnotifier.Cancelled),
+        ("stats", {"pending": 0, "running": 1, "completed": 0, "failed": 0, "cancelled": 1, "threads": 0}, True),
+        ("a", "a"),
+    ]
+
+
+def test_pool_executor_stats_never_count_a_finished_job_as_pending(
+    make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor
+) -> None:
+    # Bug: between its future finishing and the hub hearing of it, a job that
+    # had run was counted as pending ("accepted, not started").
+    pool = make_pool(executor=executor_of_one)
+    promise = pool.work(str, "done")
+    finished = threading.Event()
+    # Done callbacks run in order, after the future's state is set: the pool's
+    # own callback has queued the outcome for the hub when this one runs.
+    executor_of_one.futures[0].add_done_callback(lambda f: finished.set())
+    assert finished.wait(WAIT)
+    stats = pool.stats()  # the hub has not run since
+    record: list[Any] = [("ready", promise.ready()), ("pending", stats["pending"]), ("adds up", stats_add_up(stats, 1))]
+    record.append(("value", promise.get(timeout=WAIT)))
+    assert record == [("ready", False), ("pending", 0), ("adds up", True), ("value", "done")]
+
+
+def test_pool_executor_stats_add_up_after_success_failure_and_cancel(
+    make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
+) -> None:
+    pool = make_pool(executor=executor_of_one)
+    gate, started = gates.new(), threading.Event()
+    snapshots: list[tuple[dict[str, int], bool]] = []
+
+    def blocker() -> str:
+        started.set()
+        pass_gate(gate)
+        return "a"
+
+    def snapshot(accepted: int) -> None:
+        stats = pool.stats()
+        snapshots.append((stats, stats_add_up(stats, accepted)))
+
+    snapshot(0)
+    a = pool.work(blocker)
+    wait_until(started.is_set, what="the first job to start")
+    snapshot(1)
+    b = pool.work(failing_job, ValueError("b fails"))
+    c = pool.work(str, "c")
+    d = pool.work(str, "d")
+    snapshot(4)
+    cancelled = d.cancel()
+    wait_until(lambda: pool.stats()["cancelled"] == 1, what="the pool to count d as cancelled")
+    snapshot(4)
+    gate.set()
+    wait_until(lambda: a.ready() and b.ready() and c.ready(), what="the jobs to settle")
+    wait_until(lambda: pool.stats()["running"] == 0, what="the pool to count every job")
+    snapshot(4)
+    outcomes = [a.get(), type(b.exception), c.get(), type(d.exception)]
+
+    def stats(pending: int, running: int, completed: int, failed: int, cancelled: int) -> dict[str, int]:
+        return {
+            "pending": pending,
+            "running": running,
+            "completed": completed,
+            "failed": failed,
+            "cancelled": cancelled,
+            "threads": 0,  # an executor's threads are its own
+        }
+
+    assert snapshots == [
+        (stats(0, 0, 0, 0, 0), True),
+        (stats(0, 1, 0, 0, 0), True),
+        (stats(3, 1, 0, 0, 0), True),
+        (stats(2, 1, 0, 0, 1), True),
+        (stats(0, 0, 2, 1, 1), True),
+    ]
+    assert (cancelled, outcomes) == (True, ["a", ValueError, "c", gnotifier.Cancelled])
+
+
+def test_pool_map_rejects_with_the_first_error_to_occur(make_pool: Callable[..., gnotifier.Pool], gates: Gates) -> None:
+    # Item 1 fails at once; items 0 and 2 block until the map has rejected,
+    # and item 0 then fails too: the map keeps item 1's error, not the first
+    # in input order.
+    pool = make_pool(size=3)
+    gate = gates.new()
+    early, late = ValueError("item 1, at once"), ValueError("item 0, later")
+
+    def job(n: int) -> int:
+        if n == 1:
+            raise early
+        pass_gate(gate)
+        if n == 0:
+            raise late
+        return n
+
+    mapped = pool.map(job, [0, 1, 2])
+    with pytest.raises(ValueError) as info:
+        mapped.get(timeout=WAIT)
+    record: list[Any] = [("map rejected", info.value is early, gate.is_set())]
+    gate.set()
+    wait_until(lambda: pool.stats()["failed"] == 2 and pool.stats()["completed"] == 1, what="items 0 and 2 to settle")
+    record.append(("still", mapped.exception is early))
+    assert record == [("map rejected", True, False), ("still", True)]
+
+
+def test_pool_idle_threads_exit_and_a_later_job_starts_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, make_pool: Callable[..., gnotifier.Pool]
+) -> None:
+    monkeypatch.setattr(gnotifier._pool, "IDLE_TIMEOUT", 0.2)
+    pool = make_pool(size=2, name="idle")
+    both = threading.Barrier(2, timeout=WAIT)  # two jobs at once: two threads
+
+    def job() -> str:
+        both.wait()
+        return threading.current_thread().name
+
+    first = sorted(pool.map(lambda _: job(), range(2)).get(timeout=WAIT))
+    record: list[Any] = [("first", first)]
+    wait_until(lambda: pool.stats()["threads"] == 0, timeout=2.0, what="the idle threads to exit")
+    record.append(("idle threads", pool.stats()["threads"]))
+    later = pool.work(lambda: threading.current_thread().name)
+    record.append(("threads after submit", pool.stats()["threads"]))
+    record.append(("later", later.get(timeout=WAIT)))
+    assert record == [
+        ("first", ["idle-1", "idle-2"]),
+        ("idle threads", 0),
+        ("threads after submit", 1),
+        ("later", "idle-3"),
+    ]
+
+
+def test_pool_max_pending_waiting_greenlet_gets_pool_closed_on_shutdown(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    pool = make_pool(size=1, max_pending=1)
+    gate, started = gates.new(), threading.Event()
+    record: list[Any] = []
+
+    def blocker() -> str:
+        started.set()
+        pass_gate(gate)
+        return "a"
+
+    a = pool.work(blocker)
+    wait_until(started.is_set, what="the first job to start")
+    b = pool.work(str, "b")  # takes the one pending slot
+
+    def submit_c() -> None:
+        record.append("submitting c")
+        try:
+            pool.work(str, "c")
+        except gnotifier.PoolClosed:
+            record.append(("c refused", pool.closed))
+        else:
+            record.append("c accepted")
+
+    submitter = gevent.spawn(submit_c)
+    wait_until(lambda: len(record) == 1, what="the submitter to wait for room")
+    record.append(("shutting down", pool.stats()["pending"]))
+    pool.shutdown(wait=False, cancel_pending=True)
+    submitter.join(timeout=WAIT)
+    record.append(("submitter done", submitter.dead, a.ready(), type(b.exception)))
+    gate.set()
+    record.append(("a", a.get(timeout=WAIT)))
+    assert record == [
+        "submitting c",
+        ("shutting down", 1),
+        ("c refused", True),
+        ("submitter done", True, False, gnotifier.Cancelled),
+        ("a", "a"),
+    ]
+    stats = pool.stats()
+    del stats["threads"]
+    assert stats == {"pending": 0, "running": 0, "completed": 1, "failed": 0, "cancelled": 1}
+
+
+DESTROY_DEADLINE = 2.0  # seconds hub.destroy() gets; it must not wait for running jobs
+
+
+@pytest.mark.parametrize("busy", ["own-threads", "default"])
+def test_pool_hub_destroy_returns_and_rejects_unstarted_jobs(gates: Gates, busy: str) -> None:
+    # A thread with its own hub uses a Pool(size=1) and the default pool (cut
+    # to one worker); the ``busy`` one has a job running and one queued when
+    # the thread destroys its hub. destroy() rejects the queued job at once.
+    # A pool's own threads are not waited for; the default pool's run on
+    # hub.threadpool, which gevent's destroy() waits for (as for its own
+    # tasks), so there destroy() returns once the running job is let go.
+    gate, started, destroyed = gates.new(), threading.Event(), threading.Event()
+    ran: list[str] = []
+    record: list[Any] = []
+    errors: list[BaseException] = []
+    busy_pool: list[gnotifier.Pool] = []
+    queued_box: list[gnotifier.Promise[Any]] = []
+
+    def blocker() -> str:
+        started.set()
+        pass_gate(gate)
+        return "blocker"
+
+    def owner() -> None:
+        try:
+            hub = gevent.get_hub()
+            hub.threadpool.maxsize = 2  # the default pool keeps one for gevent: one worker
+            own = gnotifier.Pool(size=1, name="doomed")
+            default = gnotifier.default_pool()
+            pool, other = (own, default) if busy == "own-threads" else (default, own)
+            busy_pool.append(pool)
+            record.append(("other pool works", other.work(str, 1).get(timeout=WAIT)))
+            running = pool.work(blocker)
+            queued = pool.work(ran.append, "queued")
+            queued_box.append(queued)
+            wait_until(started.is_set, what="the blocker to start")
+            record.append(("before destroy", running.ready(), queued.ready()))
+            hub.destroy(destroy_loop=True)
+            destroyed.set()
+            record.append(("after destroy", running.ready(), queued.ready(), type(queued.exception), pool.closed))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=owner, name="hub-owner")
+    thread.start()
+    if busy == "own-threads":
+        record.append(("destroy returned", destroyed.wait(DESTROY_DEADLINE)))
+    else:
+        deadline = time.monotonic() + WAIT
+        while not (queued_box and queued_box[0].ready()) and time.monotonic() < deadline:
+            time.sleep(0.001)  # polling another thread's promise, with a deadline
+        gate.set()
+        record.append(("destroy returned", destroyed.wait(WAIT)))
+    gate.set()
+    thread.join(WAIT)
+    record.append(("owner thread done", not thread.is_alive()))
+    # The busy pool's one worker takes the queued job (claimed by the
+    # cancellation, so skipped), then its stop: no thread left means it passed.
+    wait_until(lambda: busy_pool[0].stats()["threads"] == 0, what="the busy pool's worker to exit")
+    assert errors == []
+    assert record == [
+        ("other pool works", "1"),
+        ("before destroy", False, False),
+        ("after destroy", False, True, gnotifier.Cancelled, True),
+        ("destroy returned", True),
+        ("owner thread done", True),
+    ]
+    assert ran == []
