@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, TypeVar
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
-from ._promise import Promise, link_later, to_promise
+from ._follow import link_later
+from ._promise import Promise, to_promise
 
 __all__ = ["aeach", "afilter", "amap", "areduce"]
 

@@ -1,0 +1,135 @@
+# Following: settling one promise as another awaitable settles.
+#
+# A promise resolved with, or a chain callback returning, an AsyncResult or
+# a concurrent.futures.Future follows it. An AsyncResult is followed with a
+# rawlink in the hub; a Future completes in some other thread, so its
+# outcome comes back through the dispatcher.
+#
+# Guarantees:
+# - The follower settles exactly as its source did, later, in hub context,
+#   over any number of hops (each hop is one rawlink; nothing recurses).
+# - A Future's done-callback never touches the hub: it only queues the
+#   outcome, and the hub stays alive until the outcome arrives.
+# - A follower cancelled (settled) meanwhile is left as it is.
+#
+# Assumptions:
+# - Followers are gnotifier promises (slots ``_following``, ``_job``),
+#   used in their hub's thread; sources may be any AsyncResult or Future.
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any, Callable
+
+from gevent._hub_local import get_hub_if_exists
+from gevent.event import AsyncResult
+from gevent.hub import get_hub
+
+from ._dispatch import Dispatcher, dispatcher_for
+from ._errors import Cancelled, HubClosed
+
+__all__ = ["ar_exception", "ar_set", "ar_set_exception", "copy_outcome", "follow", "follow_future", "link_later"]
+
+# The AsyncResult primitives, called past Promise's checked overrides by the
+# machinery that has already checked.
+ar_exception = AsyncResult.exception
+ar_set = AsyncResult.set
+ar_set_exception = AsyncResult.set_exception
+
+
+def link_later(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], Any]) -> None:
+    """``source.rawlink(callback)``, made sure to call back later in hub context.
+
+    With no hub in the thread, gevent would call an already settled source's
+    links synchronously; making the hub first prevents that. Hub thread.
+    """
+    if get_hub_if_exists() is None:
+        get_hub()
+    source.rawlink(callback)
+
+
+def copy_outcome(target: AsyncResult[Any], source: AsyncResult[Any]) -> None:
+    """Settle ``target`` as ``source`` settled. Hub thread."""
+    exc = ar_exception.__get__(source)
+    if exc is None:
+        ar_set(target, source.value)
+    else:
+        ar_set_exception(target, exc)
+
+
+def follow(promise: Any, source: Any) -> None:
+    """Settle ``promise`` as ``source`` (AsyncResult or Future) settles. Hub thread."""
+    promise._following = True
+    if isinstance(source, concurrent.futures.Future):
+        follow_future(promise, source)
+        return
+    try:
+        source._observed = True  # a gnotifier promise: its error is now ours to report
+    except AttributeError:
+        pass
+    promise._job = _FollowCancel(source)
+    link_later(source, _Adopt(promise))
+
+
+class _FollowCancel:
+    # cancel() of a following promise cancels what it follows.
+    __slots__ = ("source",)
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def cancel(self) -> bool:
+        cancel = getattr(self.source, "cancel", None)
+        return bool(cancel()) if cancel is not None else False
+
+
+class _Adopt:
+    # rawlink callback: copy the source's outcome into the follower.
+    __slots__ = ("promise",)
+
+    def __init__(self, promise: Any) -> None:
+        self.promise = promise
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        promise, self.promise = self.promise, None
+        if promise.ready():
+            return  # cancelled while following
+        promise._following = False
+        promise._job = None
+        copy_outcome(promise, source)
+
+
+def follow_future(promise: Any, future: concurrent.futures.Future[Any]) -> None:
+    """Settle ``promise`` as ``future`` completes, in any thread. Hub thread.
+
+    Cancelling the promise cancels the future if it has not started.
+    """
+    dispatcher = dispatcher_for(get_hub())
+    promise._following = True
+    promise._job = future
+    dispatcher.hold()
+
+    def done(fut: concurrent.futures.Future[Any]) -> None:
+        # Any thread (the future's); runs once.
+        try:
+            dispatcher.submit(_settle_from_future, (dispatcher, promise, fut))
+        except HubClosed:
+            pass  # the hub is gone; nobody can wait for this promise any more
+
+    future.add_done_callback(done)
+
+
+def _settle_from_future(dispatcher: Dispatcher, promise: Any, future: concurrent.futures.Future[Any]) -> None:
+    # Hub thread, through the dispatcher.
+    dispatcher.release()
+    promise._following = False
+    promise._job = None
+    if promise.ready():
+        return  # cancelled meanwhile
+    if future.cancelled():
+        ar_set_exception(promise, Cancelled(f"the future {future!r} was cancelled"))
+        return
+    exc = future.exception()
+    if exc is None:
+        ar_set(promise, future.result())
+    else:
+        ar_set_exception(promise, exc)

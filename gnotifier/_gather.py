@@ -1,0 +1,146 @@
+"""Promise.all, race, any and settle: one promise from many.
+
+Each takes promises, AsyncResults, concurrent.futures.Futures and plain
+values (resolved), reads its input eagerly (bad input fails at the call
+site), and links to every input in the hub; consuming an input's error this
+way observes it. They are written against the promise class they are given
+(``cls``), which Promise's class methods pass in.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterable
+
+from gevent._hub_local import get_hub_if_exists
+from gevent.event import AsyncResult
+from gevent.hub import get_hub
+
+from ._follow import ar_exception, ar_set, ar_set_exception, copy_outcome, link_later
+
+if sys.version_info >= (3, 11):
+    from builtins import BaseExceptionGroup
+else:
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["gather_all", "gather_any", "gather_race", "gather_settle"]
+
+Settled = Callable[[int, "AsyncResult[Any]"], None]
+
+
+def gather_all(cls: Any, iterable: Iterable[Any]) -> Any:
+    """``cls`` promise of every value in input order; the first error rejects it."""
+    inputs = _inputs(cls, "all", iterable)
+    result = cls()
+    values: list[Any] = [None] * len(inputs)
+    remaining = [len(inputs)]
+
+    def settled(index: int, source: AsyncResult[Any]) -> None:
+        if result.ready():
+            return
+        exc = ar_exception.__get__(source)
+        if exc is not None:
+            ar_set_exception(result, exc)
+            return
+        values[index] = source.value
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            ar_set(result, values)
+
+    _link_each(inputs, settled)
+    if not inputs:
+        ar_set(result, values)
+    return result
+
+
+def gather_race(cls: Any, iterable: Iterable[Any]) -> Any:
+    """``cls`` promise settled as the first input to settle; never for none."""
+    inputs = _inputs(cls, "race", iterable)
+    result = cls()
+
+    def settled(index: int, source: AsyncResult[Any]) -> None:
+        if not result.ready():
+            copy_outcome(result, source)
+
+    _link_each(inputs, settled)
+    return result
+
+
+def gather_any(cls: Any, iterable: Iterable[Any]) -> Any:
+    """``cls`` promise of the first value; an exception group if all reject."""
+    inputs = _inputs(cls, "any", iterable)
+    if not inputs:
+        raise ValueError("Promise.any() needs at least one promise: with none, no value can come")
+    result = cls()
+    errors: list[BaseException | None] = [None] * len(inputs)
+    remaining = [len(inputs)]
+
+    def settled(index: int, source: AsyncResult[Any]) -> None:
+        if result.ready():
+            return
+        exc = ar_exception.__get__(source)
+        if exc is None:
+            ar_set(result, source.value)
+            return
+        errors[index] = exc
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            every = [error for error in errors if error is not None]
+            ar_set_exception(result, BaseExceptionGroup("Promise.any(): every promise was rejected", every))
+
+    _link_each(inputs, settled)
+    return result
+
+
+def gather_settle(cls: Any, iterable: Iterable[Any]) -> Any:
+    """``cls`` promise of ``(True, value)``/``(False, error)`` per input, in order."""
+    inputs = _inputs(cls, "settle", iterable)
+    result = cls()
+    outcomes: list[Any] = [None] * len(inputs)
+    remaining = [len(inputs)]
+
+    def settled(index: int, source: AsyncResult[Any]) -> None:
+        exc = ar_exception.__get__(source)
+        outcomes[index] = (True, source.value) if exc is None else (False, exc)
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            ar_set(result, outcomes)
+
+    _link_each(inputs, settled)
+    if not inputs:
+        ar_set(result, outcomes)
+    return result
+
+
+def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
+    # Hub thread. The inputs as promises of ``cls``, checked at the call site.
+    if isinstance(iterable, (str, bytes)) or not isinstance(iterable, Iterable):
+        raise TypeError(f"Promise.{what}() needs an iterable of promises or values, got {iterable!r}")
+    if get_hub_if_exists() is None:
+        get_hub()
+    promises = []
+    for item in iterable:
+        if not isinstance(item, cls):
+            promise = cls()
+            promise.set(item)  # a plain value resolves it; an awaitable is followed
+            item = promise
+        promises.append(item)
+    return promises
+
+
+def _link_each(promises: list[Any], settled: Settled) -> None:
+    # Hub thread. Call settled(index, promise) as each settles.
+    for index, promise in enumerate(promises):
+        promise._observed = True
+        link_later(promise, _Indexed(settled, index))
+
+
+class _Indexed:
+    __slots__ = ("settled", "index")
+
+    def __init__(self, settled: Settled, index: int) -> None:
+        self.settled = settled
+        self.index = index
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        self.settled(self.index, source)

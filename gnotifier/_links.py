@@ -1,0 +1,130 @@
+# Chain links: the rawlink callbacks behind then(), catch(), finally_() and tap().
+#
+# Each link owns the derived promise its chain method returned and settles
+# it from the source's outcome; none ever raises (an error in a user
+# callback rejects the derived promise instead).
+#
+# Guarantees:
+# - A link runs once, in hub context (gevent's rawlink), never inside the
+#   chain method that registered it; it drops its callbacks once run.
+# - A callback returning an AsyncResult or a Future is followed (_follow),
+#   so chains of any length settle without recursion.
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any, Callable
+
+from gevent.event import AsyncResult
+
+from ._follow import ar_exception, ar_set, ar_set_exception, copy_outcome, follow, link_later
+
+__all__ = ["Catch", "Finally", "Link", "Tap", "Then"]
+
+_AWAITABLE = (AsyncResult, concurrent.futures.Future)
+
+
+class Link:
+    """Base of the chain links; ``derived`` is the promise it settles."""
+
+    __slots__ = ("derived",)
+
+    def __init__(self, derived: Any) -> None:
+        self.derived = derived
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        raise NotImplementedError
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        # Settle the derived promise with what fn returns (followed if it is
+        # awaitable) or raises.
+        derived = self.derived
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
+            ar_set_exception(derived, exc)
+            return
+        if isinstance(result, _AWAITABLE):
+            follow(derived, result)
+        else:
+            ar_set(derived, result)
+
+
+class Then(Link):
+    __slots__ = ("on_value", "on_error")
+
+    def __init__(self, derived: Any, on_value: Callable[[Any], Any] | None, on_error: Callable[[Any], Any] | None):
+        Link.__init__(self, derived)
+        self.on_value = on_value
+        self.on_error = on_error
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        exc = ar_exception.__get__(source)
+        if exc is None and self.on_value is not None:
+            self._run(self.on_value, source.value)
+        elif exc is not None and self.on_error is not None:
+            self._run(self.on_error, exc)
+        else:
+            copy_outcome(self.derived, source)
+        self.on_value = self.on_error = None
+
+
+class Catch(Link):
+    __slots__ = ("on_error", "exc_types")
+
+    def __init__(self, derived: Any, on_error: Callable[[Any], Any], exc_types: tuple[type[BaseException], ...]):
+        Link.__init__(self, derived)
+        self.on_error: Callable[[Any], Any] | None = on_error
+        self.exc_types = exc_types
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        exc = ar_exception.__get__(source)
+        if exc is not None and isinstance(exc, self.exc_types) and self.on_error is not None:
+            self._run(self.on_error, exc)
+        else:
+            copy_outcome(self.derived, source)
+        self.on_error = None
+
+
+class Finally(Link):
+    __slots__ = ("fn",)
+
+    def __init__(self, derived: Any, fn: Callable[[], Any]) -> None:
+        Link.__init__(self, derived)
+        self.fn: Callable[[], Any] | None = fn
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        fn, self.fn = self.fn, None
+        if fn is not None:
+            _run_then_pass(self.derived, source, fn)
+
+
+class Tap(Link):
+    __slots__ = ("fn",)
+
+    def __init__(self, derived: Any, fn: Callable[[Any], Any]) -> None:
+        Link.__init__(self, derived)
+        self.fn: Callable[[Any], Any] | None = fn
+
+    def __call__(self, source: AsyncResult[Any]) -> None:
+        fn, self.fn = self.fn, None
+        if ar_exception.__get__(source) is not None or fn is None:
+            copy_outcome(self.derived, source)
+        else:
+            _run_then_pass(self.derived, source, fn, source.value)
+
+
+def _run_then_pass(derived: Any, source: AsyncResult[Any], fn: Callable[..., Any], *args: Any) -> None:
+    # finally_/tap: run fn, wait for what it returns, then settle ``derived``
+    # as ``source`` did, unless fn failed.
+    try:
+        result = fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
+        ar_set_exception(derived, exc)
+        return
+    if not isinstance(result, _AWAITABLE):
+        copy_outcome(derived, source)
+        return
+    waited = type(derived)()  # a promise of our own kind to wait on
+    waited._observed = True  # its error is consumed below
+    follow(waited, result)
+    link_later(waited, lambda w: copy_outcome(derived, w if ar_exception.__get__(w) is not None else source))
