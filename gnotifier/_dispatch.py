@@ -42,7 +42,7 @@ from gevent.hub import Hub
 from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, thread_local
 
-__all__ = ["Dispatcher", "dispatcher_for", "target_dispatcher", "thread_state"]
+__all__ = ["Dispatcher", "describe", "dispatcher_for", "target_dispatcher", "thread_state"]
 
 # Per-thread state of threads gnotifier starts (pool workers, start_thread):
 # ``dispatcher`` is the hub that started the thread, ``job`` the job it runs.
@@ -199,7 +199,7 @@ class Dispatcher:
         if get_ident() != self.thread_ident:
             raise RuntimeError(
                 f"{what} must be called in the thread of the hub it belongs to "
-                f"({self.hub!r}); from another thread use "
+                f"({describe(self.hub)}); from another thread use "
                 f"gnotifier.call_in_hub() or call_soon_threadsafe(..., hub=hub)"
             )
 
@@ -305,7 +305,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def _closed_message(hub: Hub) -> str:
-    return f"the hub {hub!r} was destroyed; send calls to a live hub"
+    return f"the hub {describe(hub)} was destroyed; send calls to a live hub"
+
+
+def describe(hub: Hub) -> str:
+    """A hub's name for messages; unlike repr(), safe after destroy()."""
+    return f"<Hub at 0x{id(hub):x} of thread 0x{hub.thread_ident:x}>"
 
 
 def dispatcher_for(hub: Hub) -> Dispatcher:

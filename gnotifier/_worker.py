@@ -254,6 +254,12 @@ class Crew:
                     return
                 self._run(job)
                 del job
+        except BaseException:
+            # Not an orderly exit (those count themselves out in _next()):
+            # gevent's worker would swallow this, so give the place back.
+            with self._lock:
+                self._threads -= 1
+            raise
         finally:
             thread_state.dispatcher = None
             thread_state.job = None
