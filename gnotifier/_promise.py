@@ -124,11 +124,10 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         """
         self._observed = True
         if not self.ready():
-            if not block:
-                raise Timeout()
-            self.wait(timeout)
+            if block:
+                self.wait(timeout)
             if not self.ready():
-                raise Timeout(timeout)
+                raise _timed_out(timeout if block else None)
         exc = ar_exception.__get__(self)
         if exc is not None:
             raise exc
@@ -353,6 +352,15 @@ def to_promise(item: Any) -> Promise[Any]:
     promise: Promise[Any] = Promise()
     promise.set(item)
     return promise
+
+
+def _timed_out(seconds: float | None) -> Timeout:
+    # gevent.Timeout, as AsyncResult.get() raises it. Closed at once: an
+    # unclosed one keeps a timer in the loop until garbage collection, which
+    # may run in any thread and close it there (libuv crashes on that).
+    error = Timeout(seconds)
+    error.close()
+    return error
 
 
 def _check_callable(what: str, *fns: Any) -> None:

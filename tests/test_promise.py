@@ -1172,3 +1172,14 @@ def test_promise_unobserved_cancellation_is_not_reported(how: str, hub_errors: l
     del promise
     assert _reports_after_gc(hub_errors) == []
     assert ref() is None
+
+
+@pytest.mark.parametrize("how", ["timeout", "no-block"])
+def test_promise_get_timeout_error_holds_no_timer_in_the_loop(how: str) -> None:
+    # Regression: get() raised a fresh gevent.Timeout whose timer stayed in the
+    # loop until garbage collection, which closed it from whatever thread ran
+    # the collection; on libuv that corrupted the loop and crashed later.
+    promise: Promise[Any] = Promise()
+    with pytest.raises(gevent.Timeout) as raised:
+        promise.get(timeout=0.001) if how == "timeout" else promise.get(block=False)
+    assert getattr(raised.value.timer, "loop", None) is None
