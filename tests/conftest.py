@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
@@ -42,6 +42,42 @@ def wait_until(condition: Callable[[], bool], timeout: float = SETTLE_DEADLINE, 
         gevent.sleep(0.001)
 
 
+def start_thread(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
+    """Start a plain (daemon) thread running ``target(*args)``."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def join_thread(thread: threading.Thread, timeout: float = 10.0) -> None:
+    """Join a plain thread, blocking the hub's thread (the hub does not run)."""
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{thread.name} did not finish within {timeout} s"
+
+
+def run_in_a_thread_without_a_hub(fn: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """Run ``fn()`` in a new OS thread that has no hub yet; return or raise what it does.
+
+    The hub ``fn`` makes there is destroyed before the thread ends.
+    """
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            gevent.get_hub().destroy(destroy_loop=True)
+
+    thread = threading.Thread(target=main, name="no-hub-yet")
+    thread.start()
+    thread.join(timeout)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind() -> Iterator[None]:
     """No thread, hold (unsettled promise, ref'd notifier) or thread error left behind."""
@@ -71,4 +107,4 @@ def hub_errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, type, Base
     return seen
 
 
-__all__ = ["gnotifier", "wait_until"]
+__all__ = ["gnotifier", "join_thread", "run_in_a_thread_without_a_hub", "start_thread", "wait_until"]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
-from conftest import wait_until
+from conftest import run_in_a_thread_without_a_hub, wait_until
 from gevent.event import AsyncResult
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -61,26 +61,6 @@ def _reports_after_gc(hub_errors: list[tuple[object, type, BaseException]]) -> l
     reports = [(type_, str(value)) for _, type_, value in hub_errors if type_ is not Sentinel]
     hub_errors[:] = [entry for entry in hub_errors if entry[1] is not Sentinel]
     return reports
-
-
-def _run_in_a_thread_without_a_hub(fn: Callable[[], Any]) -> Any:
-    """Run ``fn()`` in a new OS thread that has no hub yet; return or raise what it does."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            gevent.get_hub().destroy(destroy_loop=True)
-
-    thread = threading.Thread(target=main, name="no-hub-yet")
-    thread.start()
-    thread.join(DEADLINE)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 @pytest.fixture
@@ -451,7 +431,7 @@ def test_combinator_never_calls_fn_inside_the_call_in_a_thread_without_a_hub(
         result.get(timeout=DEADLINE)
         return record
 
-    assert _run_in_a_thread_without_a_hub(scenario) == [("returned", False), ("fn", True)]
+    assert run_in_a_thread_without_a_hub(scenario) == [("returned", False), ("fn", True)]
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
-from conftest import wait_until
+from conftest import run_in_a_thread_without_a_hub, wait_until
 from gevent.event import AsyncResult
 
 import gnotifier
@@ -324,26 +324,6 @@ def test_promise_callback_runs_later_in_the_hub(method: str, outcome: str, alrea
     assert record == [*steps, _expected_call(method)]
 
 
-def _run_in_a_thread_without_a_hub(fn: Callable[[], Any]) -> Any:
-    """Run ``fn()`` in a new OS thread that has no hub yet; return or raise what it does."""
-    box: dict[str, Any] = {}
-
-    def main() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            gevent.get_hub().destroy(destroy_loop=True)
-
-    thread = threading.Thread(target=main, name="no-hub-yet")
-    thread.start()
-    thread.join(DEADLINE)
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
-
-
 @pytest.mark.parametrize(("method", "outcome"), CALLBACK_CASES)
 def test_promise_callback_runs_later_in_a_thread_without_a_hub(method: str, outcome: str) -> None:
     def scenario() -> list[tuple[Any, ...]]:
@@ -356,7 +336,7 @@ def test_promise_callback_runs_later_in_a_thread_without_a_hub(method: str, outc
         derived.exception  # observes a passed-through error
         return record
 
-    assert _run_in_a_thread_without_a_hub(scenario) == [("registered",), _expected_call(method)]
+    assert run_in_a_thread_without_a_hub(scenario) == [("registered",), _expected_call(method)]
 
 
 @pytest.mark.parametrize("combinator", ["all", "race", "any", "settle"])
@@ -368,7 +348,7 @@ def test_promise_combinator_callbacks_run_later_in_a_thread_without_a_hub(combin
         derived.get(timeout=DEADLINE)
         return record
 
-    assert _run_in_a_thread_without_a_hub(scenario) == [("registered", False), ("then", True)]
+    assert run_in_a_thread_without_a_hub(scenario) == [("registered", False), ("then", True)]
 
 
 @pytest.mark.parametrize("already_settled", [True, False], ids=["already-settled", "settled-later"])

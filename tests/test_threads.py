@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import gevent
 import pytest
-from conftest import wait_until
+from conftest import join_thread, start_thread, wait_until
 from gevent.event import AsyncResult, Event
 
 import gnotifier
@@ -30,15 +30,11 @@ WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
 
 
 def _start(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
-    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-    thread.start()
-    return thread
+    return start_thread(target, *args, name=name)
 
 
 def _join(thread: threading.Thread) -> None:
-    """Join a plain thread, blocking the hub's thread (the hub does not run)."""
-    thread.join(JOIN_TIMEOUT)
-    assert not thread.is_alive(), f"{thread.name} did not finish within {JOIN_TIMEOUT} s"
+    join_thread(thread, JOIN_TIMEOUT)
 
 
 def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
