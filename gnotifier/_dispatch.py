@@ -42,14 +42,14 @@ from gevent.hub import Hub
 from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, thread_local
 
-__all__ = ["Dispatcher", "describe", "dispatcher_for", "target_dispatcher", "thread_state"]
+__all__ = ["DISPATCHER_ATTR", "Dispatcher", "describe", "dispatcher_for", "target_dispatcher", "thread_state"]
 
 # Per-thread state of threads gnotifier starts (pool workers, start_thread):
 # ``dispatcher`` is the hub that started the thread, ``job`` the job it runs.
 # A native thread-local, so it stays per OS thread under monkey-patching.
 thread_state = thread_local()
 
-_ATTR = "_gnotifier_dispatcher"
+DISPATCHER_ATTR = "_gnotifier_dispatcher"  # where a hub keeps its dispatcher
 # Serialises the creation of dispatchers; never held while running anything.
 _create_lock = allocate_lock()
 
@@ -120,25 +120,30 @@ class Dispatcher:
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Queue ``fn(*args)`` to run in the hub. Safe to call from any thread.
 
-        Never blocks beyond a lock held for one ``send()``.
+        Never blocks beyond a lock held for one ``send()``. The hot path is
+        an append and two attribute reads: calls from a busy thread ride on
+        the wakeup the first of them sent.
 
         Raises:
             HubClosed: the hub was destroyed; the call will not run.
         """
-        if self._state is _CLOSED:
-            raise HubClosed(_closed_message(self.hub))
         call = (fn, args)
         self._calls.append(call)
         if not self._wakeup_pending:
-            # The drain clears the flag *before* it reads the deque, so while
-            # the flag is set a wakeup is still ahead of our call.
-            self._wakeup_pending = True
-            with self._lock:
-                if self._state is _OPEN:
-                    self._watcher.send()
-                # _STARTING: _start() drains the deque once the watcher exists.
+            self._wake()
         if self._state is _CLOSED:
             self._withdraw(call)
+
+    def _wake(self) -> None:
+        # Any thread. The drain clears the flag *before* it reads the deque,
+        # so while the flag is set a wakeup is still ahead of every call
+        # appended so far.
+        self._wakeup_pending = True
+        with self._lock:
+            if self._state is _OPEN:
+                self._watcher.send()
+            # _STARTING: _start() drains the deque once the watcher exists.
+            # _CLOSED: submit() withdraws the call.
 
     def _withdraw(self, call: tuple[Callable[..., Any], tuple[Any, ...]]) -> None:
         # The hub closed while we appended. close() pops under the lock until
@@ -271,8 +276,8 @@ class Dispatcher:
         if watcher is not None:
             watcher.close()
         hub = self.hub
-        if getattr(hub, _ATTR, None) is self:
-            delattr(hub, _ATTR)
+        if getattr(hub, DISPATCHER_ATTR, None) is self:
+            delattr(hub, DISPATCHER_ATTR)
         if vars(hub).get("destroy") == self._destroy_hub:
             del hub.destroy
 
@@ -319,16 +324,16 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
     Raises:
         HubClosed: the hub was destroyed.
     """
-    dispatcher: Dispatcher | None = getattr(hub, _ATTR, None)
+    dispatcher: Dispatcher | None = getattr(hub, DISPATCHER_ATTR, None)
     if dispatcher is not None:
         return dispatcher
     with _create_lock:
-        dispatcher = getattr(hub, _ATTR, None)
+        dispatcher = getattr(hub, DISPATCHER_ATTR, None)
         if dispatcher is None:
             if hub.loop is None:
                 raise HubClosed(_closed_message(hub))
             dispatcher = Dispatcher(hub)
-            setattr(hub, _ATTR, dispatcher)
+            setattr(hub, DISPATCHER_ATTR, dispatcher)
             _dispatchers.add(dispatcher)
     return dispatcher
 

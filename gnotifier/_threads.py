@@ -23,7 +23,7 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
-from ._dispatch import Dispatcher, dispatcher_for, target_dispatcher, thread_state
+from ._dispatch import DISPATCHER_ATTR, Dispatcher, dispatcher_for, target_dispatcher, thread_state
 from ._native import allocate_lock, get_ident, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
 
@@ -48,19 +48,18 @@ def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = N
     """
     if not callable(fn):
         raise TypeError(f"call_soon_threadsafe() needs a callable, got {fn!r}")
+    # Fast paths first: this is the call other threads make millions of times.
     if hub is None:
-        dispatcher = getattr(thread_state, "dispatcher", None)
-        if dispatcher is None:
-            dispatcher = target_dispatcher(None, "call_soon_threadsafe()")
+        dispatcher = getattr(thread_state, "dispatcher", None) or target_dispatcher(None, "call_soon_threadsafe()")
     else:
-        dispatcher = target_dispatcher(hub, "call_soon_threadsafe()")
-    if dispatcher.in_hub_thread():
-        # Only the hub's own thread can hold the loop open until the call
-        # runs; other threads that need that hold a ref'd Notifier.
-        dispatcher.hold()
-        dispatcher.submit(_run_held, (dispatcher, fn, args))
-    else:
+        dispatcher = getattr(hub, DISPATCHER_ATTR, None) or target_dispatcher(hub, "call_soon_threadsafe()")
+    if get_ident() != dispatcher.thread_ident:
         dispatcher.submit(fn, args)
+        return
+    # Only the hub's own thread can hold the loop open until the call runs;
+    # other threads that need that hold a ref'd Notifier.
+    dispatcher.hold()
+    dispatcher.submit(_run_held, (dispatcher, fn, args))
 
 
 def _run_held(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
