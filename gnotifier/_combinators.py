@@ -59,41 +59,50 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
             raise TypeError(f"amap(concurrency=) must be an int or None, got {concurrency!r}")
         if concurrency < 1:
             raise ValueError(f"amap(concurrency=) must be at least 1 (or None for no limit), got {concurrency}")
-    result: Promise[list[Any]] = Promise()
-    total = len(values)
-    limit = concurrency or max(total, 1)
-    results: list[Any] = [None] * total
-    state = {"next": 0, "active": 0, "left": total}
+    mapping = _Mapping(fn, values, concurrency or max(len(values), 1))
+    if values:
+        get_hub().loop.run_callback(mapping.start_more)
+    else:
+        mapping.result.set([])
+    return mapping.result
 
-    def start_more() -> None:
-        while not result.ready() and state["next"] < total and state["active"] < limit:
-            index = state["next"]
-            state["next"] += 1
-            state["active"] += 1
-            promise = _call(fn, values[index])
+
+class _Mapping:
+    # One amap() under way; hub thread only.
+    __slots__ = ("fn", "values", "limit", "result", "results", "next", "active", "left")
+
+    def __init__(self, fn: Callable[[Any], Any], values: list[Any], limit: int) -> None:
+        self.fn = fn
+        self.values = values
+        self.limit = limit
+        self.result: Promise[list[Any]] = Promise()
+        self.results: list[Any] = [None] * len(values)
+        self.next = 0  # index of the next item to start
+        self.active = 0  # started, not yet settled
+        self.left = len(values)  # not yet settled with a value
+
+    def start_more(self) -> None:
+        while not self.result.ready() and self.next < len(self.values) and self.active < self.limit:
+            index, self.next = self.next, self.next + 1
+            self.active += 1
+            promise = _call(self.fn, self.values[index])
             promise._observed = True
-            link_later(promise, functools.partial(settled, index))
+            link_later(promise, functools.partial(self.settled, index))
 
-    def settled(index: int, source: AsyncResult[Any]) -> None:
-        state["active"] -= 1
-        if result.ready():
+    def settled(self, index: int, source: AsyncResult[Any]) -> None:
+        self.active -= 1
+        if self.result.ready():
             return
         exc = _ar_exception.__get__(source)
         if exc is not None:
-            result.set_exception(exc)
+            self.result.set_exception(exc)
             return
-        results[index] = source.value
-        state["left"] -= 1
-        if state["left"] == 0:
-            result.set(results)
+        self.results[index] = source.value
+        self.left -= 1
+        if self.left == 0:
+            self.result.set(self.results)
         else:
-            start_more()
-
-    if total == 0:
-        result.set(results)
-    else:
-        get_hub().loop.run_callback(start_more)
-    return result
+            self.start_more()
 
 
 def areduce(fn: Callable[[Any, T], Any], items: Iterable[T], initial: Any) -> Promise[Any]:
