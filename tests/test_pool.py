@@ -57,6 +57,22 @@ def pass_gate(gate: threading.Event, what: str = "the gate") -> None:
         raise AssertionError(f"job waited {WAIT} s for {what}")
 
 
+class FirstJobBlocks:
+    """A job that records its name; job "a" says it started, then waits at a gate."""
+
+    def __init__(self, gates: Gates) -> None:
+        self.gate = gates.new()
+        self.started = threading.Event()
+        self.ran: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        self.ran.append(name)
+        if name == "a":
+            self.started.set()
+            pass_gate(self.gate)
+        return name
+
+
 @pytest.fixture
 def gates() -> Iterator[Gates]:
     made = Gates()
@@ -539,15 +555,8 @@ def test_pool_stats_add_up_to_accepted_jobs(make_pool: Callable[..., gnotifier.P
 
 def test_pool_cancel_queued_job_never_runs(make_pool: Callable[..., gnotifier.Pool], gates: Gates) -> None:
     pool = make_pool(size=1)
-    gate, started = gates.new(), threading.Event()
-    ran: list[str] = []
-
-    def job(name: str) -> str:
-        ran.append(name)
-        if name == "a":
-            started.set()
-            pass_gate(gate)
-        return name
+    job = FirstJobBlocks(gates)
+    gate, started, ran = job.gate, job.started, job.ran
 
     a = pool.work(job, "a")
     wait_until(started.is_set, what="job a to start")
@@ -665,15 +674,8 @@ def test_pool_shutdown_cancel_pending_rejects_queued_jobs(
     make_pool: Callable[..., gnotifier.Pool], gates: Gates, wait: bool
 ) -> None:
     pool = make_pool(size=1)
-    gate, started = gates.new(), threading.Event()
-    ran: list[str] = []
-
-    def job(name: str) -> str:
-        ran.append(name)
-        if name == "a":
-            started.set()
-            pass_gate(gate)
-        return name
+    job = FirstJobBlocks(gates)
+    gate, started, ran = job.gate, job.started, job.ran
 
     a, b, c = (pool.work(job, name) for name in "abc")
     wait_until(started.is_set, what="job a to start")
@@ -1061,15 +1063,8 @@ def test_pool_executor_cancel_queued_job_cancels_its_future(
     make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
 ) -> None:
     pool = make_pool(executor=executor_of_one)
-    gate, started = gates.new(), threading.Event()
-    ran: list[str] = []
-
-    def job(name: str) -> str:
-        ran.append(name)
-        if name == "a":
-            started.set()
-            pass_gate(gate)
-        return name
+    job = FirstJobBlocks(gates)
+    gate, started, ran = job.gate, job.started, job.ran
 
     a = pool.work(job, "a")
     wait_until(started.is_set, what="job a to start")
