@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -40,6 +41,48 @@ def wait_until(condition: Callable[[], bool], timeout: float = SETTLE_DEADLINE, 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         gevent.sleep(0.001)
+
+
+class Sentinel(Exception):
+    """The marker error reports_after_gc() drops unobserved."""
+
+
+def in_hub() -> bool:
+    """Whether the caller runs in hub context."""
+    return gevent.getcurrent() is gevent.get_hub()
+
+
+def later(value: Any) -> gnotifier.Promise[Any]:
+    """A promise the hub resolves with ``value`` on its next turn."""
+    promise: gnotifier.Promise[Any] = gnotifier.Promise()
+    gevent.get_hub().loop.run_callback(promise.set, value)
+    return promise
+
+
+def later_error(exc: BaseException) -> gnotifier.Promise[Any]:
+    """A promise the hub rejects with ``exc`` on its next turn."""
+    promise: gnotifier.Promise[Any] = gnotifier.Promise()
+    gevent.get_hub().loop.run_callback(promise.set_exception, exc)
+    return promise
+
+
+def reports_after_gc(hub_errors: list[tuple[object, type, BaseException]]) -> list[tuple[type, str]]:
+    """Collect garbage, let the hub run, return what reached handle_error (type, message).
+
+    A sentinel rejected promise that nobody observes is dropped last; once its
+    report arrives, every report made before it has arrived as well. The hub
+    runs first: a waiter woken by a link leaves the hub in the middle of
+    notifying, holding the promise, until this greenlet yields.
+    """
+    gevent.sleep(0)
+    gc.collect()
+    sentinel = gnotifier.Promise.rejected(Sentinel("sentinel"))
+    del sentinel
+    gc.collect()
+    wait_until(lambda: any(type_ is Sentinel for _, type_, _ in hub_errors), what="the sentinel's report")
+    reports = [(type_, str(value)) for _, type_, value in hub_errors if type_ is not Sentinel]
+    hub_errors[:] = [entry for entry in hub_errors if entry[1] is not Sentinel]
+    return reports
 
 
 def start_thread(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
@@ -107,4 +150,15 @@ def hub_errors(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, type, Base
     return seen
 
 
-__all__ = ["gnotifier", "join_thread", "run_in_a_thread_without_a_hub", "start_thread", "wait_until"]
+__all__ = [
+    "Sentinel",
+    "gnotifier",
+    "in_hub",
+    "join_thread",
+    "later",
+    "later_error",
+    "reports_after_gc",
+    "run_in_a_thread_without_a_hub",
+    "start_thread",
+    "wait_until",
+]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import gc
 import operator
 import sys
 import threading
@@ -11,7 +10,7 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
-from conftest import run_in_a_thread_without_a_hub, wait_until
+from conftest import in_hub, later, reports_after_gc, run_in_a_thread_without_a_hub, wait_until
 from gevent.event import AsyncResult
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,38 +30,6 @@ class Boom(Exception):
     """A test error; compared by identity."""
 
 
-class Sentinel(Exception):
-    """The marker error _reports_after_gc() drops unobserved."""
-
-
-def _in_hub() -> bool:
-    return gevent.getcurrent() is gevent.get_hub()
-
-
-def _later(value: Any) -> Promise[Any]:
-    """A promise the hub resolves with ``value`` on its next turn."""
-    promise: Promise[Any] = Promise()
-    gevent.get_hub().loop.run_callback(promise.set, value)
-    return promise
-
-
-def _reports_after_gc(hub_errors: list[tuple[object, type, BaseException]]) -> list[tuple[type, str]]:
-    """Collect garbage, let the hub run, return what reached handle_error (type, message).
-
-    A sentinel rejected promise that nobody observes is dropped last; once its
-    report arrives, every report made before it has arrived as well.
-    """
-    gevent.sleep(0)
-    gc.collect()
-    sentinel = Promise.rejected(Sentinel("sentinel"))
-    del sentinel
-    gc.collect()
-    wait_until(lambda: any(type_ is Sentinel for _, type_, _ in hub_errors), what="the sentinel's report")
-    reports = [(type_, str(value)) for _, type_, value in hub_errors if type_ is not Sentinel]
-    hub_errors[:] = [entry for entry in hub_errors if entry[1] is not Sentinel]
-    return reports
-
-
 @pytest.fixture
 def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-executor") as pool:
@@ -78,7 +45,7 @@ class HandSettled:
 
     def __call__(self, item: Any) -> Promise[Any]:
         self.unsettled[item] = promise = Promise()
-        self.record.append(("start", item, len(self.unsettled), _in_hub()))
+        self.record.append(("start", item, len(self.unsettled), in_hub()))
         return promise
 
     def settle(self, item: Any, value: Any) -> None:
@@ -154,8 +121,8 @@ def test_amap_without_concurrency_starts_every_call() -> None:
 @pytest.mark.parametrize("concurrency", [None, 1], ids=["unlimited", "limit-1"])
 def test_amap_never_calls_fn_inside_amap(concurrency: int | None) -> None:
     record: list[tuple[str, Any, bool]] = []
-    result = amap(lambda item: record.append(("fn", item, _in_hub())) or item, [1, 2], concurrency=concurrency)
-    record.append(("returned", None, _in_hub()))
+    result = amap(lambda item: record.append(("fn", item, in_hub())) or item, [1, 2], concurrency=concurrency)
+    record.append(("returned", None, in_hub()))
     assert result.get(timeout=DEADLINE) == [1, 2]
     assert record == [("returned", None, False), ("fn", 1, True), ("fn", 2, True)]
 
@@ -166,7 +133,7 @@ def test_amap_accepts_plain_values_and_every_awaitable(executor: concurrent.futu
         if kind == 0:
             return item
         if kind == 1:
-            return _later(item)
+            return later(item)
         if kind == 2:
             result = AsyncResult()
             gevent.get_hub().loop.run_callback(result.set, item)
@@ -192,7 +159,7 @@ def test_amap_rejects_with_the_error(how: str, hub_errors: list) -> None:
         result.get(timeout=DEADLINE)
     assert str(excinfo.value) == "item 2"
     del excinfo, result
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def _raise_boom(message: str) -> None:
@@ -204,7 +171,7 @@ def test_amap_errors_after_the_first_are_not_reported(hub_errors: list) -> None:
     with pytest.raises(Boom):
         result.get(timeout=DEADLINE)
     del result
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_amap_starts_no_new_item_after_an_error() -> None:
@@ -214,7 +181,7 @@ def test_amap_starts_no_new_item_after_an_error() -> None:
         record.append(item)
         if item == 1:
             raise Boom("item 1")
-        return _later(item)
+        return later(item)
 
     with pytest.raises(Boom, match="item 1"):
         amap(fn, range(5), concurrency=1).get(timeout=DEADLINE)
@@ -238,7 +205,7 @@ def test_areduce_folds_one_step_after_another() -> None:
     record: list[tuple[Any, ...]] = []
 
     def add(acc: int, item: int) -> Promise[int]:
-        record.append(("start", acc, item, _in_hub()))
+        record.append(("start", acc, item, in_hub()))
         promise: Promise[int] = Promise()
 
         def finish() -> None:
@@ -324,8 +291,8 @@ def test_afilter_with_work_jobs() -> None:
 
 def test_afilter_never_calls_fn_inside_afilter() -> None:
     record: list[tuple[str, Any, bool]] = []
-    result = afilter(lambda item: record.append(("fn", item, _in_hub())) or True, [1])
-    record.append(("returned", None, _in_hub()))
+    result = afilter(lambda item: record.append(("fn", item, in_hub())) or True, [1])
+    record.append(("returned", None, in_hub()))
     assert result.get(timeout=DEADLINE) == [1]
     assert record == [("returned", None, False), ("fn", 1, True)]
 
@@ -382,8 +349,8 @@ def test_aeach_with_work_jobs_never_overlaps() -> None:
 
 def test_aeach_never_calls_fn_inside_aeach() -> None:
     record: list[tuple[str, Any, bool]] = []
-    result = aeach(lambda item: record.append(("fn", item, _in_hub())), [1, 2])
-    record.append(("returned", None, _in_hub()))
+    result = aeach(lambda item: record.append(("fn", item, in_hub())), [1, 2])
+    record.append(("returned", None, in_hub()))
     assert result.get(timeout=DEADLINE) is None
     assert record == [("returned", None, False), ("fn", 1, True), ("fn", 2, True)]
 
@@ -426,8 +393,8 @@ def test_combinator_never_calls_fn_inside_the_call_in_a_thread_without_a_hub(
 ) -> None:
     def scenario() -> list[tuple[str, bool]]:
         record: list[tuple[str, bool]] = []
-        result = start(lambda item: record.append(("fn", _in_hub())) or True)
-        record.append(("returned", _in_hub()))
+        result = start(lambda item: record.append(("fn", in_hub())) or True)
+        record.append(("returned", in_hub()))
         result.get(timeout=DEADLINE)
         return record
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import gc
 import sys
 import threading
 import typing
@@ -12,7 +11,7 @@ from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
-from conftest import run_in_a_thread_without_a_hub, wait_until
+from conftest import in_hub, later, later_error, reports_after_gc, run_in_a_thread_without_a_hub, wait_until
 from gevent.event import AsyncResult
 
 import gnotifier
@@ -34,49 +33,8 @@ class Fatal(BaseException):
     """A BaseException that is not an Exception."""
 
 
-class Sentinel(Exception):
-    """The marker error _reports_after_gc() drops unobserved."""
-
-
 def _fail(message: str) -> None:
     raise ValueError(message)
-
-
-def _in_hub() -> bool:
-    return gevent.getcurrent() is gevent.get_hub()
-
-
-def _later(value: Any) -> Promise[Any]:
-    """A promise the hub resolves with ``value`` on its next turn."""
-    promise: Promise[Any] = Promise()
-    gevent.get_hub().loop.run_callback(promise.set, value)
-    return promise
-
-
-def _later_error(exc: BaseException) -> Promise[Any]:
-    """A promise the hub rejects with ``exc`` on its next turn."""
-    promise: Promise[Any] = Promise()
-    gevent.get_hub().loop.run_callback(promise.set_exception, exc)
-    return promise
-
-
-def _reports_after_gc(hub_errors: list[tuple[object, type, BaseException]]) -> list[tuple[type, str]]:
-    """Collect garbage, let the hub run, return what reached handle_error (type, message).
-
-    A sentinel rejected promise that nobody observes is dropped last; once its
-    report arrives, every report made before it has arrived as well. The hub
-    runs first: a waiter woken by a link leaves the hub in the middle of
-    notifying, holding the promise, until this greenlet yields.
-    """
-    gevent.sleep(0)
-    gc.collect()
-    sentinel = Promise.rejected(Sentinel("sentinel"))
-    del sentinel
-    gc.collect()
-    wait_until(lambda: any(type_ is Sentinel for _, type_, _ in hub_errors), what="the sentinel's report")
-    reports = [(type_, str(value)) for _, type_, value in hub_errors if type_ is not Sentinel]
-    hub_errors[:] = [entry for entry in hub_errors if entry[1] is not Sentinel]
-    return reports
 
 
 def _all_ready(promises: list[Promise[Any]]) -> Callable[[], bool]:
@@ -179,7 +137,7 @@ def test_promise_wait_blocks_until_settled() -> None:
 def test_promise_rawlink_calls_back_with_the_promise_in_the_hub() -> None:
     record: list[tuple[bool, bool]] = []
     promise: Promise[int] = Promise()
-    promise.rawlink(lambda source: record.append((source is promise, _in_hub())))
+    promise.rawlink(lambda source: record.append((source is promise, in_hub())))
     promise.set(1)
     assert record == []
     wait_until(lambda: bool(record), what="the rawlink callback")
@@ -253,7 +211,7 @@ def test_promise_resolved_with_an_awaitable_follows_it(how: str, kind: str, outc
     exc = follower.exception
     assert record == [("before", False), ("after", True)]
     assert (follower.value, exc) == (("source value", None) if outcome == "value" else (None, error))
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_follows_a_chain_of_1000_promises() -> None:
@@ -279,14 +237,14 @@ CALLBACK_CASES = [
 
 def _register(method: str, promise: Promise[Any], record: list[tuple[Any, ...]]) -> Promise[Any]:
     if method == "then":
-        return promise.then(lambda value: record.append(("then", value, _in_hub())))
+        return promise.then(lambda value: record.append(("then", value, in_hub())))
     if method == "then-on-error":
-        return promise.then(None, lambda exc: record.append(("then-on-error", str(exc), _in_hub())))
+        return promise.then(None, lambda exc: record.append(("then-on-error", str(exc), in_hub())))
     if method == "catch":
-        return promise.catch(lambda exc: record.append(("catch", str(exc), _in_hub())))
+        return promise.catch(lambda exc: record.append(("catch", str(exc), in_hub())))
     if method == "finally":
-        return promise.finally_(lambda: record.append(("finally", _in_hub())))
-    return promise.tap(lambda value: record.append(("tap", value, _in_hub())))
+        return promise.finally_(lambda: record.append(("finally", in_hub())))
+    return promise.tap(lambda value: record.append(("tap", value, in_hub())))
 
 
 def _expected_call(method: str) -> tuple[Any, ...]:
@@ -343,8 +301,8 @@ def test_promise_callback_runs_later_in_a_thread_without_a_hub(method: str, outc
 def test_promise_combinator_callbacks_run_later_in_a_thread_without_a_hub(combinator: str) -> None:
     def scenario() -> list[tuple[str, bool]]:
         record: list[tuple[str, bool]] = []
-        derived = getattr(Promise, combinator)([1]).then(lambda _: record.append(("then", _in_hub())))
-        record.append(("registered", _in_hub()))
+        derived = getattr(Promise, combinator)([1]).then(lambda _: record.append(("then", in_hub())))
+        record.append(("registered", in_hub()))
         derived.get(timeout=DEADLINE)
         return record
 
@@ -486,7 +444,7 @@ def test_promise_tap_error_rejects(how: str) -> None:
     def look(value: int) -> Any:
         if how == "raises":
             raise error
-        return _later_error(error)
+        return later_error(error)
 
     derived = Promise.resolved(1).tap(look)
     with pytest.raises(Boom) as excinfo:
@@ -546,7 +504,7 @@ def test_promise_finally_error_rejects(outcome: str, how: str) -> None:
     def cleanup() -> Any:
         if how == "raises":
             raise error
-        return _later_error(error)
+        return later_error(error)
 
     derived = source.finally_(cleanup)
     with pytest.raises(Boom) as excinfo:
@@ -580,7 +538,7 @@ def _awaitable(kind: str, outcome: Any, executor: concurrent.futures.Executor) -
     """An unsettled awaitable of ``kind`` that settles with ``outcome`` (a value or an exception)."""
     failed = isinstance(outcome, BaseException)
     if kind == "promise":
-        return _later_error(outcome) if failed else _later(outcome)
+        return later_error(outcome) if failed else later(outcome)
     if kind == "async-result":
         result = AsyncResult()
         gevent.get_hub().loop.run_callback(result.set_exception if failed else result.set, outcome)
@@ -618,14 +576,14 @@ def test_promise_callback_returning_an_awaitable_is_adopted(
     wait_until(derived.ready, timeout=DEADLINE, what="the derived promise")
     assert (derived.value, derived.exception) == (("adopted value", None) if outcome == "value" else (None, error))
     del derived
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_then_adopts_over_1000_nested_hops() -> None:
     def step(n: int) -> Any:
         if n == 1000:
             return n
-        return _later(n + 1).then(step)
+        return later(n + 1).then(step)
 
     assert Promise.resolved(0).then(step).get(timeout=DEADLINE) == 1000
 
@@ -635,7 +593,7 @@ def test_promise_then_chain_of_1000_adopting_hops_keeps_every_callback() -> None
     head: Promise[int] = Promise()
     promise = head
     for _ in range(1000):
-        promise = promise.then(lambda value: _later(value + 1))
+        promise = promise.then(lambda value: later(value + 1))
         promise.then(record.append)
     head.set(0)
     assert promise.get(timeout=DEADLINE) == 1000
@@ -676,7 +634,7 @@ def test_promise_then_adopts_a_future_completed_in_another_thread(
         return futures[0]
 
     derived = Promise.resolved(21).then(start)
-    derived.rawlink(lambda _: record.append(("settled", (threading.get_ident(), _in_hub()))))
+    derived.rawlink(lambda _: record.append(("settled", (threading.get_ident(), in_hub()))))
     wait_until(lambda: bool(futures), what="the callback to return its future")
     record.extend(_hold_until_done(futures[0], derived, gate))
     assert derived.get(timeout=DEADLINE) == 42
@@ -692,7 +650,7 @@ def test_promise_from_future_settles_in_the_hub_thread(executor: concurrent.futu
     record: list[tuple[str, object]] = []
     future = executor.submit(lambda: gate.wait(DEADLINE) and "from a thread")
     promise = Promise.from_future(future)
-    promise.rawlink(lambda _: record.append(("settled", (threading.get_ident(), _in_hub()))))
+    promise.rawlink(lambda _: record.append(("settled", (threading.get_ident(), in_hub()))))
     record.extend(_hold_until_done(future, promise, gate))
     assert promise.get(timeout=DEADLINE) == "from a thread"
     wait_until(lambda: len(record) == 2, what="the rawlink callback")
@@ -827,7 +785,7 @@ def test_promise_all_rejects_with_the_first_error_to_occur(hub_errors: list) -> 
         combined.get(timeout=DEADLINE)
     assert excinfo.value is first
     del excinfo, promises, combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_all_of_nothing_is_an_empty_list() -> None:
@@ -848,7 +806,7 @@ def test_promise_race_settles_as_the_first_to_settle(winner: str, hub_errors: li
     wait_until(_all_ready([*promises, combined]), what="every promise")
     assert (combined.value, combined.exception) == (("first", None) if winner == "value" else (None, error))
     del promises, combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_any_gives_the_first_value(hub_errors: list) -> None:
@@ -859,7 +817,7 @@ def test_promise_any_gives_the_first_value(hub_errors: list) -> None:
     promises[1].set("second value")
     assert combined.get(timeout=DEADLINE) == "first value"
     del promises, combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_any_all_failing_rejects_with_an_exception_group_of_every_error() -> None:
@@ -892,7 +850,7 @@ def test_promise_settle_lists_every_outcome_in_input_order(hub_errors: list) -> 
     promises[0].set_exception(errors[0])
     assert combined.get(timeout=DEADLINE) == [(False, errors[0]), (True, "second"), (False, errors[1])]
     del promises, combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_settle_of_nothing_is_an_empty_list() -> None:
@@ -943,7 +901,7 @@ def test_promise_combinators_see_errors_of_every_kind_of_input(
     else:
         assert (combined.value, combined.exception) == (None, error)
     del combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 @pytest.mark.parametrize("combinator", ["all", "race", "any", "settle"])
@@ -984,7 +942,7 @@ def test_promise_bad_input_raises_type_error(call: Callable[[], object]) -> None
 SOURCES: dict[str, Callable[[], Promise[Any]]] = {
     "work": lambda: gnotifier.work(_fail, "boom"),
     "rejected": lambda: Promise.rejected(ValueError("boom")),
-    "set_exception-later": lambda: _later_error(ValueError("boom")),
+    "set_exception-later": lambda: later_error(ValueError("boom")),
 }
 
 
@@ -1071,7 +1029,7 @@ def test_promise_observed_error_is_never_reported(
     observe(promise)
     collected = weakref.ref(promise)
     del promise
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
     assert collected() is None, "the promise was not garbage-collected; the check above proves nothing"
 
 
@@ -1083,24 +1041,24 @@ def test_promise_unobserved_error_is_reported_once_when_collected(
     wait_until(promise.ready, what="the promise to settle")
     collected = weakref.ref(promise)
     del promise
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
     assert collected() is None
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
 
 
 def test_promise_unobserved_error_is_not_reported_while_alive(hub_errors: list) -> None:
     promise = gnotifier.work(_fail, "boom")
     wait_until(promise.ready, what="the promise to settle")
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
     del promise
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
 
 
 def test_promise_gevent_wait_does_not_observe(hub_errors: list) -> None:
     promise = gnotifier.work(_fail, "boom")
     assert gevent.wait([promise], timeout=DEADLINE) == [promise]
     del promise
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
 
 
 def test_promise_work_then_chain_observed_at_its_end_reports_nothing(hub_errors: list) -> None:
@@ -1108,28 +1066,28 @@ def test_promise_work_then_chain_observed_at_its_end_reports_nothing(hub_errors:
     with pytest.raises(ValueError):
         end.get(timeout=DEADLINE)
     del end
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_long_chain_observed_at_its_end_reports_nothing(hub_errors: list) -> None:
     end = gnotifier.work(_fail, "boom").then(lambda value: value + 1).tap(_noop).finally_(_noop).then(str)
     assert end.catch(lambda exc: str(exc)).get(timeout=DEADLINE) == "boom"
     del end
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 def test_promise_unobserved_end_of_chain_is_reported_once(hub_errors: list) -> None:
     end = gnotifier.work(_fail, "boom").then(lambda value: value + 1).tap(_noop)
     wait_until(end.ready, what="the end of the chain")
     del end
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
 
 
 def test_promise_error_raised_by_a_callback_and_never_observed_is_reported_once(hub_errors: list) -> None:
     derived = Promise.resolved(1).then(lambda value: _fail("boom"))
     wait_until(derived.ready, what="the derived promise")
     del derived
-    assert _reports_after_gc(hub_errors) == [(ValueError, "boom")]
+    assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
 
 
 def test_promise_losing_errors_of_a_combinator_are_not_reported(hub_errors: list) -> None:
@@ -1139,7 +1097,7 @@ def test_promise_losing_errors_of_a_combinator_are_not_reported(hub_errors: list
         combined.get(timeout=DEADLINE)
     wait_until(_all_ready(failing), what="every job")
     del failing, combined
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
 
 
 @pytest.mark.parametrize("how", ["cancel", "rejected-with-cancelled"])
@@ -1150,7 +1108,7 @@ def test_promise_unobserved_cancellation_is_not_reported(how: str, hub_errors: l
         assert promise.cancel() is True
     ref = weakref.ref(promise)
     del promise
-    assert _reports_after_gc(hub_errors) == []
+    assert reports_after_gc(hub_errors) == []
     assert ref() is None
 
 
