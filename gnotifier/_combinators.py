@@ -17,6 +17,7 @@ from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._follow import link_later
+from ._gather import as_list
 from ._promise import Promise, to_promise
 
 __all__ = ["aeach", "afilter", "amap", "areduce"]
@@ -30,9 +31,7 @@ _ar_exception = AsyncResult.exception
 def _inputs(what: str, fn: Any, items: Any) -> list[Any]:
     if not callable(fn):
         raise TypeError(f"{what}() needs a callable, got {fn!r}")
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise TypeError(f"{what}() needs an iterable of items, got {items!r}")
-    return list(items)
+    return as_list(f"{what}()", items)
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Promise[Any]:

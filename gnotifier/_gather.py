@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["gather_all", "gather_any", "gather_race", "gather_settle"]
+__all__ = ["as_list", "gather_all", "gather_any", "gather_race", "gather_settle"]
 
 Settled = Callable[[int, "AsyncResult[Any]"], None]
 
@@ -112,14 +112,25 @@ def gather_settle(cls: Any, iterable: Iterable[Any]) -> Any:
     return result
 
 
+def as_list(what: str, items: Iterable[Any]) -> list[Any]:
+    """``items`` read into a list, for a call named ``what``; checked at the call site.
+
+    Raises:
+        TypeError: ``items`` is not iterable, or is a str or bytes (almost
+            always a mistake for a collection of jobs or promises).
+    """
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"{what} needs an iterable (a list, a generator...), got {items!r}")
+    return list(items)
+
+
 def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
     # Hub thread. The inputs as promises of ``cls``, checked at the call site.
-    if isinstance(iterable, (str, bytes)) or not isinstance(iterable, Iterable):
-        raise TypeError(f"Promise.{what}() needs an iterable of promises or values, got {iterable!r}")
+    items = as_list(f"Promise.{what}()", iterable)
     if get_hub_if_exists() is None:
         get_hub()
     promises = []
-    for item in iterable:
+    for item in items:
         if not isinstance(item, cls):
             promise = cls()
             promise.set(item)  # a plain value resolves it; an awaitable is followed

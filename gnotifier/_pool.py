@@ -30,6 +30,7 @@ from gevent.threadpool import ThreadPool
 
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, HubClosed, PoolClosed, PoolFull
+from ._gather import as_list
 from ._outcome import Error, Outcome, Value
 from ._promise import Promise
 from ._worker import Crew, Job
@@ -174,7 +175,7 @@ class Pool:
         """
         if not callable(fn):
             raise TypeError(f"map() needs a callable, got {fn!r}")
-        promises = [self.work(fn, item) for item in _iterate("map", iterable)]
+        promises = [self.work(fn, item) for item in as_list("Pool.map()", iterable)]
         return Promise.all(promises)
 
     # -- executors ----------------------------------------------------------
@@ -347,13 +348,6 @@ def outcome_of(future: concurrent.futures.Future[Any]) -> Outcome:
     return Value(future.result()) if exc is None else Error(exc)
 
 
-def _iterate(what: str, iterable: Iterable[Any]) -> list[Any]:
-    try:
-        return list(iterable)
-    except TypeError:
-        raise TypeError(f"{what}() needs an iterable, got {iterable!r}") from None
-
-
 def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> None:
     if size is not None:
         if isinstance(size, bool) or not isinstance(size, int):
@@ -398,6 +392,4 @@ def work(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Promise[T]:
     Raises:
         TypeError: ``fn`` is not callable.
     """
-    if not callable(fn):
-        raise TypeError(f"work() needs a callable, got {fn!r}; pass the function, not its result")
     return default_pool().work(fn, *args, **kwargs)
