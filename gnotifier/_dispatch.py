@@ -11,6 +11,9 @@
 # - Every call accepted by ``submit()`` runs exactly once, in the hub's
 #   thread, in the order each thread submitted it. Calls still queued when
 #   the hub is destroyed run during ``hub.destroy()``, before the loop goes.
+# - A wakeup runs at most DRAIN_SLICE calls; what is left waits for the
+#   next loop iteration, so a flood from other threads cannot keep timers
+#   and sockets from their turn.
 # - A call that raises is reported through ``hub.handle_error``; nothing
 #   escapes the watcher callback (the cffi loops would throw it into the
 #   main greenlet) and the drain goes on with the next call.
@@ -18,16 +21,21 @@
 #   ``release()``) or calls accepted during a drain wait for the next one,
 #   so ``gevent.wait()`` returns once nothing is pending, and on libuv an
 #   idle dispatcher never keeps ``hub.destroy()`` waiting.
-# - Once the hub is destroyed, ``submit()`` raises HubClosed; no thread ever
-#   sends to a closed watcher or a destroyed loop.
+# - Once ``hub.destroy()`` has begun, ``submit()`` raises HubClosed and no
+#   new dispatcher is made for that hub; no thread ever sends to a closed
+#   watcher or a destroyed loop.
+# - In a forked child, the forking thread's hub is re-initialised at once
+#   (``gevent.reinit()``), so the child never takes the parent's wakeups,
+#   also after a raw ``os.fork()`` and inside ``register_at_fork`` hooks.
 #
 # Assumptions:
 # - ``collections.deque.append`` and ``popleft`` are atomic under the GIL,
 #   and a plain attribute store is seen by every thread in program order.
 # - ``async_().send()`` is the only loop call safe off the hub's thread; the
 #   watcher is created, ref'd, unref'd and closed in the hub's thread only.
-# - gevent looks ``destroy`` up on the hub instance, so wrapping it there
-#   lets the dispatcher close before the loop is torn down.
+# - Every hub is destroyed through ``Hub.destroy``; wrapping it on the class
+#   lets a dispatcher close before the loop is torn down, and lets a hub
+#   being destroyed refuse new dispatchers.
 from __future__ import annotations
 
 import os
@@ -37,12 +45,20 @@ from collections import deque
 from typing import Any, Callable
 
 from gevent._hub_local import get_hub_if_exists
-from gevent.hub import Hub
+from gevent.hub import Hub, reinit
 
 from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, thread_local
 
-__all__ = ["DISPATCHER_ATTR", "Dispatcher", "describe", "dispatcher_for", "target_dispatcher", "thread_state"]
+__all__ = [
+    "DISPATCHER_ATTR",
+    "DRAIN_SLICE",
+    "Dispatcher",
+    "describe",
+    "dispatcher_for",
+    "target_dispatcher",
+    "thread_state",
+]
 
 # Per-thread state of threads gnotifier starts (pool workers, start_thread):
 # ``dispatcher`` is the hub that started the thread, ``job`` the job it runs.
@@ -50,6 +66,11 @@ __all__ = ["DISPATCHER_ATTR", "Dispatcher", "describe", "dispatcher_for", "targe
 thread_state = thread_local()
 
 DISPATCHER_ATTR = "_gnotifier_dispatcher"  # where a hub keeps its dispatcher
+_DESTROYING_ATTR = "_gnotifier_destroying"  # set on a hub once its destroy() began
+# Calls one wakeup runs before the loop gets its turn again. At about 1 us
+# a call that is about 1 ms of hub time; measured, larger slices do not
+# make call floods faster.
+DRAIN_SLICE = 1024
 # Serialises the creation of dispatchers; never held while running anything.
 _create_lock = allocate_lock()
 
@@ -70,8 +91,7 @@ class Dispatcher:
         "_holds",  # outstanding holds; hub thread only
         "_ref",  # whether _watcher is ref'd; hub thread only
         "_backlog_held",  # whether a hold covers calls left for the next drain; hub thread only
-        "_on_close",  # callables run when the hub is destroyed; hub thread only
-        "_hub_destroy",  # the hub's own destroy(), which ours wraps
+        "_on_close",  # dict of callables run when the hub is destroyed; see add_close_callback()
         "__weakref__",
     )
 
@@ -87,9 +107,7 @@ class Dispatcher:
         self._holds = 0
         self._ref = False
         self._backlog_held = False
-        self._on_close: list[Callable[[], Any]] = []
-        self._hub_destroy = hub.destroy
-        hub.destroy = self._destroy_hub  # type: ignore[method-assign]  # see the header
+        self._on_close: dict[Callable[[], Any], None] = {}
         if get_ident() == self.thread_ident:
             self._start()
         else:
@@ -157,16 +175,46 @@ class Dispatcher:
                 return
         raise HubClosed(_closed_message(self.hub))
 
+    def submit_if_open(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """``submit()``, or False when the hub is gone. Safe to call from any thread.
+
+        For deliveries whose only reader lives in the hub: once the hub is
+        destroyed nobody can wait for them any more, so they are dropped.
+        """
+        try:
+            self.submit(fn, args)
+        except HubClosed:
+            return False
+        return True
+
+    def queued(self) -> int:
+        """How many accepted calls have not run yet. Safe to call from any thread."""
+        return len(self._calls)
+
+    def hold_until_drained(self) -> bool:
+        """Hold the hub until the calls queued now have run; whether any are. Hub thread only.
+
+        ``run()`` uses it once the loop went idle: a foreign thread may have
+        queued a call whose wakeup the loop did not wait for.
+        """
+        if not self._calls or self._state is not _OPEN:
+            return False
+        self.hold()
+        self._calls.append((self.release, ()))
+        self._wake()
+        return True
+
     def _drain(self) -> None:
-        # The watcher callback; hub thread only. Runs the calls queued when
-        # it started; later ones come with a wakeup of their own, so a
-        # flood from other threads cannot starve the rest of the loop.
+        # The watcher callback; hub thread only. Runs at most DRAIN_SLICE of
+        # the calls queued when it started; the rest, and later ones, wait
+        # for the next loop iteration, so a flood from other threads cannot
+        # starve timers and sockets.
         self._wakeup_pending = False
         if self._backlog_held:
             self._backlog_held = False
             self.release()
         calls = self._calls
-        for _ in range(len(calls)):
+        for _ in range(min(len(calls), DRAIN_SLICE)):
             fn, args = calls.popleft()
             try:
                 fn(*args)
@@ -175,10 +223,13 @@ class Dispatcher:
             # Not holding on to the call's arguments until the next batch.
             del fn, args
         if calls and self._state is _OPEN:
-            # Calls accepted while we ran: their wakeup is on its way, but
-            # the loop may not wait for an unref'd watcher to see it.
+            # Calls left over: the loop must neither exit nor sleep before
+            # it comes back for them. A sender that appended after we
+            # cleared the flag has sent already; if none did, send ourselves.
             self._backlog_held = True
             self.hold()
+            if not self._wakeup_pending:
+                self._wake()
 
     def _report(self, context: object) -> None:
         # Hub thread only. handle_error itself must not raise out of a
@@ -222,11 +273,8 @@ class Dispatcher:
         """End one hold(). Safe to call from any thread."""
         if get_ident() == self.thread_ident:
             self.release()
-            return
-        try:
-            self.submit(self.release, ())
-        except HubClosed:
-            pass  # nothing left to keep alive
+        else:
+            self.submit_if_open(self.release, ())  # a closed hub has nothing to keep alive
 
     def _update_ref(self) -> None:
         # Hub thread only. Compared, not counted: a hold queued from another
@@ -237,20 +285,24 @@ class Dispatcher:
             self._ref = want
 
     def add_close_callback(self, fn: Callable[[], Any]) -> None:
-        """Run ``fn()`` when the hub is destroyed. Hub thread only."""
-        self._on_close.append(fn)
+        """Run ``fn()`` when the hub is destroyed. Hub thread only.
+
+        Callbacks run newest first; ``fn`` is also the key that
+        ``remove_close_callback()`` takes. If the hub is already being
+        destroyed, ``fn`` runs at once.
+        """
+        if self._state is _CLOSED:
+            self.run_reporting(fn)
+        else:
+            self._on_close[fn] = None
 
     def remove_close_callback(self, fn: Callable[[], Any]) -> None:
-        """Forget a callback given to add_close_callback(). Hub thread only."""
-        try:
-            self._on_close.remove(fn)
-        except ValueError:
-            pass
+        """Forget a callback given to add_close_callback(). Safe to call from any thread.
 
-    def _destroy_hub(self, destroy_loop: bool | None = None) -> None:
-        # Stands in for hub.destroy(): close first, while the loop still works.
-        self.close()
-        self._hub_destroy(destroy_loop)
+        A single ``dict.pop``, atomic under the GIL, so a garbage collector
+        running a finaliser in any thread may call it.
+        """
+        self._on_close.pop(fn, None)
 
     def close(self) -> None:
         """Stop serving the hub: run what is queued, close the watcher.
@@ -263,7 +315,7 @@ class Dispatcher:
                 return
             self._state = _CLOSED
         while self._on_close:
-            self.run_reporting(self._on_close.pop())
+            self.run_reporting(self._on_close.popitem()[0])
         # Every call appended so far was accepted: run them all. Popping under
         # the lock is what lets a late submit() know (see _withdraw()).
         while True:
@@ -275,11 +327,8 @@ class Dispatcher:
             self.run_reporting(fn, *args)
         if watcher is not None:
             watcher.close()
-        hub = self.hub
-        if getattr(hub, DISPATCHER_ATTR, None) is self:
-            delattr(hub, DISPATCHER_ATTR)
-        if vars(hub).get("destroy") == self._destroy_hub:
-            del hub.destroy
+        # The closed dispatcher stays on the hub: a thread that looks the
+        # hub up from now on must find it closed, not make a fresh one.
 
     def _after_fork_in_child(self) -> None:
         # Only the forking thread survives. A parent thread may have held
@@ -299,8 +348,17 @@ _dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
+    # Registered at import, so it runs before any after_in_child hook a
+    # user registers later: work() inside such a hook finds a working hub.
     global _create_lock
     _create_lock = allocate_lock()
+    # Until its loop is re-initialised, a child shares the parent's wakeup
+    # fd (and on libuv its epoll instance): each would take the other's
+    # wakeups. gevent's own fork does this, but a raw os.fork() does not.
+    # Doing it twice is harmless (gevent documents it as idempotent).
+    hub = get_hub_if_exists()
+    if hub is not None and hub.loop is not None:
+        reinit(hub)
     for dispatcher in list(_dispatchers):
         dispatcher._after_fork_in_child()
 
@@ -330,12 +388,31 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
     with _create_lock:
         dispatcher = getattr(hub, DISPATCHER_ATTR, None)
         if dispatcher is None:
-            if hub.loop is None:
+            # Checked under the lock that _destroy_hub() takes first, so no
+            # dispatcher is born on a hub whose destroy() has begun.
+            if hub.loop is None or getattr(hub, _DESTROYING_ATTR, False):
                 raise HubClosed(_closed_message(hub))
             dispatcher = Dispatcher(hub)
             setattr(hub, DISPATCHER_ATTR, dispatcher)
             _dispatchers.add(dispatcher)
     return dispatcher
+
+
+_original_hub_destroy = Hub.destroy
+
+
+def _destroy_hub(hub: Hub, destroy_loop: bool | None = None) -> None:
+    # Stands in for Hub.destroy(): mark the hub, then close its dispatcher
+    # while the loop still works, then let gevent tear the loop down.
+    with _create_lock:
+        setattr(hub, _DESTROYING_ATTR, True)
+        dispatcher: Dispatcher | None = getattr(hub, DISPATCHER_ATTR, None)
+    if dispatcher is not None:
+        dispatcher.close()
+    _original_hub_destroy(hub, destroy_loop)
+
+
+Hub.destroy = _destroy_hub  # type: ignore[method-assign]  # see the header
 
 
 def target_dispatcher(hub: Hub | None, what: str) -> Dispatcher:

@@ -25,7 +25,7 @@ from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import Cancelled, HubClosed
+from ._errors import Cancelled
 
 __all__ = ["ar_exception", "ar_set", "ar_set_exception", "copy_outcome", "follow", "follow_future", "link_later"]
 
@@ -110,10 +110,7 @@ def follow_future(promise: Any, future: concurrent.futures.Future[Any]) -> None:
 
     def done(fut: concurrent.futures.Future[Any]) -> None:
         # Any thread (the future's); runs once.
-        try:
-            dispatcher.submit(_settle_from_future, (dispatcher, promise, fut))
-        except HubClosed:
-            pass  # the hub is gone; nobody can wait for this promise any more
+        dispatcher.submit_if_open(_settle_from_future, (dispatcher, promise, fut))
 
     future.add_done_callback(done)
 

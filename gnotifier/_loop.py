@@ -17,7 +17,6 @@ from gevent.exceptions import LoopExit
 from gevent.hub import get_hub
 
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import HubClosed
 from ._outcome import Outcome, Value, capture
 
 __all__ = ["Timer", "delay", "interval", "run"]
@@ -122,10 +121,7 @@ class Timer:
         if self._dispatcher.in_hub_thread():
             self._close()
             return
-        try:
-            self._dispatcher.submit(self._close, ())
-        except HubClosed:
-            pass
+        self._dispatcher.submit_if_open(self._close, ())
 
     def _close(self) -> None:
         # Hub thread only.

@@ -196,10 +196,7 @@ class Notifier:
         elif dispatcher.in_hub_thread():
             dispatcher.hold()
         else:
-            try:
-                dispatcher.submit(dispatcher.hold, ())
-            except HubClosed:
-                pass  # no loop left to keep alive
+            dispatcher.submit_if_open(dispatcher.hold, ())  # a closed hub has no loop to keep alive
 
     def __enter__(self) -> Notifier:
         return self

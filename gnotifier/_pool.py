@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import weakref
 from typing import Any, Callable, Iterable, TypeVar
 
 from gevent import getcurrent
@@ -29,7 +30,7 @@ from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import Cancelled, HubClosed, PoolClosed, PoolFull
+from ._errors import Cancelled, PoolClosed, PoolFull
 from ._gather import as_list
 from ._outcome import Error, Outcome, Value
 from ._promise import Promise
@@ -43,6 +44,10 @@ IDLE_TIMEOUT = 5  # seconds an idle worker of a pool's own threads waits; matche
 # Seconds an idle worker on the hub's shared threadpool waits before giving
 # its thread back to gevent, so gevent's own users (the resolver) get one.
 SHARED_IDLE_TIMEOUT = 0.05
+# Seconds a thread of a pool's own ThreadPool lingers once our worker loop
+# on it has exited (the loop already waited IDLE_TIMEOUT for work), so a
+# shut-down pool gives its threads back at once.
+THREAD_LINGER = 0.05
 
 _ATTR = "_gnotifier_default_pool"
 
@@ -96,12 +101,15 @@ class Pool:
                 size = max(1, threadpool.maxsize - 1)
                 idle = SHARED_IDLE_TIMEOUT
             else:
-                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=IDLE_TIMEOUT)
+                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)
                 idle = IDLE_TIMEOUT
             on_start = self._job_started if self._room is not None else None
             self._crew = Crew(self._dispatcher, threadpool, size, idle, name, self._job_settled, on_start)
         self._size = size
-        self._dispatcher.add_close_callback(self._hub_destroyed)
+        # Weakly: a pool nobody uses any more must not live as long as its hub.
+        on_close = _WeakCall(self._hub_destroyed)
+        self._dispatcher.add_close_callback(on_close)
+        weakref.finalize(self, self._dispatcher.remove_close_callback, on_close).atexit = False
 
     def __repr__(self) -> str:
         where = f"executor={self._executor!r}" if self._executor is not None else f"size={self._size}"
@@ -200,10 +208,7 @@ class Pool:
 
         def done(future: concurrent.futures.Future[Any]) -> None:
             # The executor's thread (or ours, if already done).
-            try:
-                dispatcher.submit(self._future_settled, (job, outcome_of(future)))
-            except HubClosed:
-                pass  # the hub is gone; nobody can wait for this promise any more
+            dispatcher.submit_if_open(self._future_settled, (job, outcome_of(future)))
 
         future.add_done_callback(done)
 
@@ -225,7 +230,7 @@ class Pool:
 
     def _job_started(self) -> None:
         # A worker thread, as it takes a job: give its room back in the hub.
-        self._dispatcher.submit(self._room.release, ())  # type: ignore[union-attr]
+        self._dispatcher.submit_if_open(self._room.release, ())  # type: ignore[union-attr]
 
     def _job_settled(self, outcome: Outcome | None) -> None:
         # Hub thread. ``None``: cancelled before it started.
@@ -293,11 +298,11 @@ class Pool:
         self._dispatcher.check_hub_thread("Pool.shutdown()")
         if wait and getcurrent() is self._dispatcher.hub:
             raise RuntimeError("Pool.shutdown(wait=True) cannot wait in hub context; call it from a greenlet")
-        self._closed = True
+        closing, self._closed = not self._closed, True
         if cancel_pending:
             self._cancel_pending()
-        if self._crew is not None:
-            self._crew.close()
+        if closing:
+            self._stop_threads()
         if wait and not self._drained.wait(timeout):
             stats = self.stats()
             raise TimeoutError(
@@ -313,13 +318,39 @@ class Pool:
         for job in list(self._futures):
             job.cancel()
 
+    def _stop_threads(self) -> None:
+        # Hub thread, once. Loops exit after the jobs queued before; the
+        # threads of our own ThreadPool follow them (THREAD_LINGER), and
+        # kill() stops its fork watcher, through which the loop would keep
+        # the ThreadPool alive for good. kill() would wait in a greenlet: it
+        # runs in hub context, where it only asks.
+        if self._crew is not None:
+            self._crew.close()
+        if self._owned is not None:
+            self._dispatcher.hub.loop.run_callback(self._owned.kill)
+
     def _hub_destroyed(self) -> None:
-        # Hub thread, from hub.destroy(): nothing may wait here.
+        # Hub thread, from hub.destroy(): nothing may wait here, and the
+        # loop (with the fork watcher) goes with the hub.
         if not self._closed:
             self._closed = True
             self._cancel_pending()
             if self._crew is not None:
                 self._crew.close()
+
+
+class _WeakCall:
+    """Calls a bound method while its object lives; a close callback that keeps nothing alive."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, method: Callable[[], Any]) -> None:
+        self.method = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def __call__(self) -> None:
+        method = self.method()
+        if method is not None:
+            method()
 
 
 class _FutureJob:

@@ -385,8 +385,19 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
             return
         dispatcher = dispatcher_for(hub)
         if dispatcher.in_hub_thread():
-            hub.handle_error(context, type(exc), exc, exc.__traceback__)
+            _report_in_hub(hub, context, exc)
         else:
-            dispatcher.submit(hub.handle_error, (context, type(exc), exc, exc.__traceback__))
+            dispatcher.submit_if_open(_report_in_hub, (hub, context, exc))
     except BaseException:  # noqa: BLE001 - nothing may escape __del__
         pass
+
+
+def _report_in_hub(hub: Any, context: str, exc: BaseException) -> None:
+    # Hub thread. handle_error() throws a SystemExit or KeyboardInterrupt
+    # into the main greenlet: right when it happens, but a job's error that
+    # nobody looked at would then go off at whatever point the promise
+    # happened to be collected. Those are printed, like any other report.
+    if isinstance(exc, hub.SYSTEM_ERROR):
+        hub.print_exception(context, type(exc), exc, exc.__traceback__)
+    else:
+        hub.handle_error(context, type(exc), exc, exc.__traceback__)

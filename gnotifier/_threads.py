@@ -6,6 +6,8 @@
 #   no loop state from the calling thread (the dispatcher only send()s).
 # - call_in_hub() blocks only the calling (foreign) thread, never the hub,
 #   and refuses at once in the hub's own thread, where it would deadlock.
+#   Every call gets exactly one answer: its outcome, or HubClosed when the
+#   hub is destroyed before the call finished (also while it waits inside).
 # - A thread from start_thread() is a real OS thread also after patch_all();
 #   it keeps its hub alive while it runs, and an error escaping it is
 #   reported through that hub's handle_error, never lost.
@@ -23,7 +25,8 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
-from ._dispatch import DISPATCHER_ATTR, Dispatcher, dispatcher_for, target_dispatcher, thread_state
+from ._dispatch import DISPATCHER_ATTR, Dispatcher, describe, dispatcher_for, target_dispatcher, thread_state
+from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
 
@@ -80,7 +83,7 @@ def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None
         TimeoutError: ``timeout`` seconds passed first.
         RuntimeError: called in the target hub's own thread (it would
             deadlock), or no target hub: pass ``hub=``.
-        HubClosed: the target hub was destroyed.
+        HubClosed: the target hub was destroyed before the call finished.
         TypeError: ``fn`` is not callable.
     """
     if not callable(fn):
@@ -91,8 +94,8 @@ def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None
             "call_in_hub() was called in the hub's own thread, where waiting would "
             "deadlock; call fn directly, or use work()/call_soon_threadsafe()"
         )
-    reply = _Reply()
-    dispatcher.submit(_spawn_call, (dispatcher, reply, fn, args))
+    reply = _Reply(dispatcher)
+    dispatcher.submit(_spawn_call, (reply, fn, args))
     if not reply.done.acquire(True, -1 if timeout is None else timeout):
         raise TimeoutError(f"call_in_hub({fn!r}) got no answer within {timeout} s; it goes on in the hub")
     outcome = reply.outcome
@@ -108,31 +111,53 @@ def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None
 
 
 class _Reply:
-    # One call_in_hub() answer. ``outcome`` is written by the hub *before*
-    # ``done`` is released, which orders it for the waiting thread.
-    __slots__ = ("done", "outcome")
+    # One call_in_hub() answer. ``outcome`` is written *before* ``done`` is
+    # released, which orders it for the waiting thread.
+    __slots__ = ("dispatcher", "done", "outcome", "__weakref__")
 
-    def __init__(self) -> None:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
         self.done = allocate_lock()
         self.done.acquire()
-        self.outcome: Outcome | None = None
+        self.outcome: Outcome | None = None  # hub thread only, until done is released
+
+    def answer(self, outcome: Outcome) -> None:
+        # Hub thread. The first answer wins: the call's greenlet and the
+        # hub's destruction may both try (see _spawn_call()).
+        if self.outcome is None:
+            self.outcome = outcome
+            self.done.release()
+
+    def abandon(self) -> None:
+        # Hub thread, from hub.destroy(): the call's greenlet will never
+        # run again, so the waiting thread is told now.
+        self.answer(Error(HubClosed(f"the hub {describe(self.dispatcher.hub)} was destroyed before the call finished")))
 
 
-def _spawn_call(dispatcher: Dispatcher, reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _spawn_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # Hub context: fn may block (wait on a promise), so it gets a greenlet.
+    # A destroyed loop never runs that greenlet again, so the reply is
+    # answered by the hub's close too; close() runs this after the close
+    # callbacks, so a call it runs is answered here.
+    dispatcher = reply.dispatcher
+    if dispatcher.closed:
+        reply.abandon()
+        return
+    dispatcher.add_close_callback(reply.abandon)
     dispatcher.hold()
-    gevent.spawn_raw(_run_call, dispatcher, reply, fn, args)
+    gevent.spawn_raw(_run_call, reply, fn, args)
 
 
-def _run_call(dispatcher: Dispatcher, reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _run_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # A greenlet of the hub's thread.
+    dispatcher = reply.dispatcher
     try:
         outcome = capture(fn, *args)
         if type(outcome) is Value and isinstance(outcome.value, AsyncResult):
             outcome = capture(outcome.value.get)
-        reply.outcome = outcome
-        reply.done.release()
+        reply.answer(outcome)
     finally:
+        dispatcher.remove_close_callback(reply.abandon)
         dispatcher.release()
 
 
@@ -216,10 +241,7 @@ def _thread_main(thread: Thread, fn: Callable[..., Any], args: tuple[Any, ...]) 
     outcome = capture(fn, *args)
     del fn, args
     thread_state.dispatcher = None
-    try:
-        dispatcher.submit(_thread_finished, (thread, outcome))
-    except BaseException:  # noqa: BLE001 - the hub is gone: no one to tell
-        pass
+    dispatcher.submit_if_open(_thread_finished, (thread, outcome))
     del outcome
     thread._done.release()
 

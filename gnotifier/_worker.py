@@ -38,7 +38,7 @@ import weakref
 from typing import Any, Callable
 
 from ._dispatch import Dispatcher, thread_state
-from ._errors import Cancelled, HubClosed
+from ._errors import Cancelled
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
 
@@ -321,10 +321,7 @@ class Crew:
         else:
             outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)
         thread_state.job = None
-        try:
-            self.dispatcher.submit(self._finish, (job, outcome))
-        except HubClosed:
-            pass  # the hub is gone; nobody can wait for this promise any more
+        self.dispatcher.submit_if_open(self._finish, (job, outcome))
         # Drop the outcome now: a traceback keeps frames and contexts alive.
         del outcome
 
