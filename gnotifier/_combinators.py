@@ -140,22 +140,25 @@ def aeach(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[None]:
         TypeError: ``fn`` not callable, ``items`` not iterable.
     """
     values = _inputs("aeach", fn, items)
-    return _sequence(values, lambda _acc, item: fn(item), None).then(lambda _: None)
+    return _sequence(values, lambda _acc, item: fn(item), None, keep=False)
 
 
-def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any) -> Promise[Any]:
+def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any, keep: bool = True) -> Promise[Any]:
     # Hub thread. Run step(acc, value) for each value in turn, each waiting
-    # for the promise of the one before.
+    # for the promise of the one before; resolve to the last result (or to
+    # None unless ``keep``). Cancelling the result stops the sequence.
     result: Promise[Any] = Promise()
     position = [0]
 
     def advance(source: AsyncResult[Any]) -> None:
+        if result.ready():
+            return  # cancelled: no further item starts
         exc = _ar_exception.__get__(source)
         if exc is not None:
             result.set_exception(exc)
             return
         if position[0] == len(values):
-            result.set(source.value)
+            result.set(source.value if keep else None)
             return
         value = values[position[0]]
         position[0] += 1

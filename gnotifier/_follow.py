@@ -10,7 +10,11 @@
 #   over any number of hops (each hop is one rawlink; nothing recurses).
 # - A Future's done-callback never touches the hub: it only queues the
 #   outcome, and the hub stays alive until the outcome arrives.
-# - A follower cancelled (settled) meanwhile is left as it is.
+# - A follower cancelled (settled) meanwhile is left as it is: nothing here
+#   settles a promise that is already settled (resolve(), reject()).
+# - Cancelling a follower rejects only the follower. A followed AsyncResult
+#   may be shared (``Promise.resolved(src)``), so it is never cancelled
+#   through a follower; a followed Future is, if it has not started.
 #
 # Assumptions:
 # - Followers are gnotifier promises (slots ``_following``, ``_job``),
@@ -27,7 +31,17 @@ from gevent.hub import get_hub
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled
 
-__all__ = ["ar_exception", "ar_set", "ar_set_exception", "copy_outcome", "follow", "follow_future", "link_later"]
+__all__ = [
+    "ar_exception",
+    "ar_set",
+    "ar_set_exception",
+    "copy_outcome",
+    "follow",
+    "follow_future",
+    "link_later",
+    "reject",
+    "resolve",
+]
 
 # The AsyncResult primitives, called past Promise's checked overrides by the
 # machinery that has already checked.
@@ -47,13 +61,25 @@ def link_later(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], 
     source.rawlink(callback)
 
 
+def resolve(target: AsyncResult[Any], value: Any) -> None:
+    """Resolve ``target`` with ``value`` unless it is settled (cancelled meanwhile). Hub thread."""
+    if not target.ready():
+        ar_set(target, value)
+
+
+def reject(target: AsyncResult[Any], exc: BaseException) -> None:
+    """Reject ``target`` with ``exc`` unless it is settled (cancelled meanwhile). Hub thread."""
+    if not target.ready():
+        ar_set_exception(target, exc)
+
+
 def copy_outcome(target: AsyncResult[Any], source: AsyncResult[Any]) -> None:
-    """Settle ``target`` as ``source`` settled. Hub thread."""
+    """Settle ``target`` as ``source`` settled, unless it is settled already. Hub thread."""
     exc = ar_exception.__get__(source)
     if exc is None:
-        ar_set(target, source.value)
+        resolve(target, source.value)
     else:
-        ar_set_exception(target, exc)
+        reject(target, exc)
 
 
 def follow(promise: Any, source: Any) -> None:
@@ -66,20 +92,7 @@ def follow(promise: Any, source: Any) -> None:
         source._observed = True  # a gnotifier promise: its error is now ours to report
     except AttributeError:
         pass
-    promise._job = _FollowCancel(source)
     link_later(source, _Adopt(promise))
-
-
-class _FollowCancel:
-    # cancel() of a following promise cancels what it follows.
-    __slots__ = ("source",)
-
-    def __init__(self, source: Any) -> None:
-        self.source = source
-
-    def cancel(self) -> bool:
-        cancel = getattr(self.source, "cancel", None)
-        return bool(cancel()) if cancel is not None else False
 
 
 class _Adopt:
@@ -120,13 +133,11 @@ def _settle_from_future(dispatcher: Dispatcher, promise: Any, future: concurrent
     dispatcher.release()
     promise._following = False
     promise._job = None
-    if promise.ready():
-        return  # cancelled meanwhile
     if future.cancelled():
-        ar_set_exception(promise, Cancelled(f"the future {future!r} was cancelled"))
+        reject(promise, Cancelled(f"the future {future!r} was cancelled"))
         return
     exc = future.exception()
     if exc is None:
-        ar_set(promise, future.result())
+        resolve(promise, future.result())
     else:
-        ar_set_exception(promise, exc)
+        reject(promise, exc)

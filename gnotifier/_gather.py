@@ -16,7 +16,7 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
-from ._follow import ar_exception, ar_set, ar_set_exception, copy_outcome, link_later
+from ._follow import ar_exception, copy_outcome, link_later, reject, resolve
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -40,16 +40,16 @@ def gather_all(cls: Any, iterable: Iterable[Any]) -> Any:
             return
         exc = ar_exception.__get__(source)
         if exc is not None:
-            ar_set_exception(result, exc)
+            reject(result, exc)
             return
         values[index] = source.value
         remaining[0] -= 1
         if remaining[0] == 0:
-            ar_set(result, values)
+            resolve(result, values)
 
     _link_each(inputs, settled)
     if not inputs:
-        ar_set(result, values)
+        resolve(result, values)
     return result
 
 
@@ -80,13 +80,13 @@ def gather_any(cls: Any, iterable: Iterable[Any]) -> Any:
             return
         exc = ar_exception.__get__(source)
         if exc is None:
-            ar_set(result, source.value)
+            resolve(result, source.value)
             return
         errors[index] = exc
         remaining[0] -= 1
         if remaining[0] == 0:
             every = [error for error in errors if error is not None]
-            ar_set_exception(result, BaseExceptionGroup("Promise.any(): every promise was rejected", every))
+            reject(result, BaseExceptionGroup("Promise.any(): every promise was rejected", every))
 
     _link_each(inputs, settled)
     return result
@@ -104,11 +104,11 @@ def gather_settle(cls: Any, iterable: Iterable[Any]) -> Any:
         outcomes[index] = (True, source.value) if exc is None else (False, exc)
         remaining[0] -= 1
         if remaining[0] == 0:
-            ar_set(result, outcomes)
+            resolve(result, outcomes)
 
     _link_each(inputs, settled)
     if not inputs:
-        ar_set(result, outcomes)
+        resolve(result, outcomes)
     return result
 
 

@@ -7,6 +7,8 @@
 # Guarantees:
 # - A link runs once, in hub context (gevent's rawlink), never inside the
 #   chain method that registered it; it drops its callbacks once run.
+# - A derived promise cancelled before its source settled stays cancelled:
+#   its link drops the callbacks without calling them.
 # - A callback returning an AsyncResult or a Future is followed (_follow),
 #   so chains of any length settle without recursion.
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Callable
 
 from gevent.event import AsyncResult
 
-from ._follow import ar_exception, ar_set, ar_set_exception, copy_outcome, follow, link_later
+from ._follow import ar_exception, copy_outcome, follow, link_later, reject, resolve
 
 __all__ = ["Catch", "Finally", "Link", "Tap", "Then"]
 
@@ -32,21 +34,35 @@ class Link:
         self.derived = derived
 
     def __call__(self, source: AsyncResult[Any]) -> None:
+        # The rawlink callback. cancel() settles the derived promise at once,
+        # so a settled one was cancelled: its callbacks must not run.
+        if self.derived.ready():
+            self._drop()
+        else:
+            self._fire(source)
+
+    def _fire(self, source: AsyncResult[Any]) -> None:
+        raise NotImplementedError
+
+    def _drop(self) -> None:
         raise NotImplementedError
 
     def _run(self, fn: Callable[..., Any], *args: Any) -> None:
         # Settle the derived promise with what fn returns (followed if it is
-        # awaitable) or raises.
+        # awaitable) or raises. fn itself may have cancelled it (resolve()
+        # and reject() leave a settled promise alone; so does follow()).
         derived = self.derived
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
-            ar_set_exception(derived, exc)
+            reject(derived, exc)
+            return
+        if derived.ready():
             return
         if isinstance(result, _AWAITABLE):
             follow(derived, result)
         else:
-            ar_set(derived, result)
+            resolve(derived, result)
 
 
 class Then(Link):
@@ -57,7 +73,7 @@ class Then(Link):
         self.on_value = on_value
         self.on_error = on_error
 
-    def __call__(self, source: AsyncResult[Any]) -> None:
+    def _fire(self, source: AsyncResult[Any]) -> None:
         exc = ar_exception.__get__(source)
         if exc is None and self.on_value is not None:
             self._run(self.on_value, source.value)
@@ -65,6 +81,9 @@ class Then(Link):
             self._run(self.on_error, exc)
         else:
             copy_outcome(self.derived, source)
+        self._drop()
+
+    def _drop(self) -> None:
         self.on_value = self.on_error = None
 
 
@@ -76,12 +95,15 @@ class Catch(Link):
         self.on_error: Callable[[Any], Any] | None = on_error
         self.exc_types = exc_types
 
-    def __call__(self, source: AsyncResult[Any]) -> None:
+    def _fire(self, source: AsyncResult[Any]) -> None:
         exc = ar_exception.__get__(source)
         if exc is not None and isinstance(exc, self.exc_types) and self.on_error is not None:
             self._run(self.on_error, exc)
         else:
             copy_outcome(self.derived, source)
+        self._drop()
+
+    def _drop(self) -> None:
         self.on_error = None
 
 
@@ -92,10 +114,13 @@ class Finally(Link):
         Link.__init__(self, derived)
         self.fn: Callable[[], Any] | None = fn
 
-    def __call__(self, source: AsyncResult[Any]) -> None:
+    def _fire(self, source: AsyncResult[Any]) -> None:
         fn, self.fn = self.fn, None
         if fn is not None:
             _run_then_pass(self.derived, source, fn)
+
+    def _drop(self) -> None:
+        self.fn = None
 
 
 class Tap(Link):
@@ -105,12 +130,15 @@ class Tap(Link):
         Link.__init__(self, derived)
         self.fn: Callable[[Any], Any] | None = fn
 
-    def __call__(self, source: AsyncResult[Any]) -> None:
+    def _fire(self, source: AsyncResult[Any]) -> None:
         fn, self.fn = self.fn, None
         if ar_exception.__get__(source) is not None or fn is None:
             copy_outcome(self.derived, source)
         else:
             _run_then_pass(self.derived, source, fn, source.value)
+
+    def _drop(self) -> None:
+        self.fn = None
 
 
 def _run_then_pass(derived: Any, source: AsyncResult[Any], fn: Callable[..., Any], *args: Any) -> None:
@@ -119,10 +147,10 @@ def _run_then_pass(derived: Any, source: AsyncResult[Any], fn: Callable[..., Any
     try:
         result = fn(*args)
     except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
-        ar_set_exception(derived, exc)
+        reject(derived, exc)
         return
     if not isinstance(result, _AWAITABLE):
-        copy_outcome(derived, source)
+        copy_outcome(derived, source)  # unless fn cancelled it
         return
     waited = type(derived)()  # a promise of our own kind to wait on
     waited._observed = True  # its error is consumed below

@@ -242,20 +242,19 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         """Cancel the job behind this promise if it has not started.
 
         Returns True when it had not started: it never will, and this promise
-        is rejected with ``Cancelled``. Returns False once running or settled;
-        a running job is asked to stop (``check_cancelled()`` raises inside
-        it). Must be called in the promise's hub thread.
+        is rejected with ``Cancelled`` for good (a chain callback waiting on
+        it never runs). Returns False once running or settled; a running job
+        is asked to stop (``check_cancelled()`` raises inside it). A promise
+        that follows another one is cancelled alone: what it follows may be
+        shared and goes on. Must be called in the promise's hub thread.
         """
         if self.ready():
             return False
         job = self._job
-        if job is None:
-            if self._following:
+        if job is not None:
+            if not job.cancel():
                 return False
-        elif job.cancel():
             self._job = None
-        else:
-            return False
         if not self.ready():
             self._following = False
             ar_set_exception(self, Cancelled(f"{self!r} was cancelled before it started"))

@@ -753,6 +753,72 @@ def test_promise_cancel_of_a_settled_promise_returns_false(outcome: str) -> None
     assert (promise.value, promise.exception) == before
 
 
+DERIVED = {
+    "then": lambda source, record: source.then(lambda v: record.append(("then", v))),
+    "then-on-error": lambda source, record: source.then(None, lambda e: record.append(("on_error", type(e)))),
+    "catch": lambda source, record: source.catch(lambda e: record.append(("catch", type(e)))),
+    "finally_": lambda source, record: source.finally_(lambda: record.append(("finally_",))),
+    "tap": lambda source, record: source.tap(lambda v: record.append(("tap", v))),
+}
+
+
+@pytest.mark.parametrize("method", list(DERIVED))
+def test_promise_cancel_of_a_derived_promise_stays_cancelled_and_skips_its_callback(method: str) -> None:
+    # Regression: cancel() returned True, then the callback ran anyway and
+    # wrote its value over the Cancelled rejection.
+    record: list[tuple[Any, ...]] = []
+    source = later_error(Boom("e")) if method in ("then-on-error", "catch") else later("v")
+    derived = DERIVED[method](source, record)
+    cancelled = derived.cancel()
+    wait_until(source.ready, what="the source to settle")
+    gevent.sleep(0)  # the source's links run on the hub's next turn
+    gevent.sleep(0)
+    with pytest.raises(Cancelled):
+        derived.get(timeout=DEADLINE)
+    with pytest.raises(Cancelled):
+        AsyncResult.get(derived, timeout=DEADLINE)
+    source.exception  # observed: the source's own error is not the subject here
+    assert (cancelled, record, derived.successful(), derived.cancelled()) == (True, [], False, True)
+
+
+def test_promise_cancel_of_a_follower_leaves_the_followed_promise_alone() -> None:
+    # Regression: Promise.resolved(src).cancel() also rejected the shared src.
+    source: Promise[str] = Promise()
+    follower = Promise.resolved(source)
+    cancelled = follower.cancel()
+    source.set("v")
+    assert source.get(timeout=DEADLINE) == "v"
+    with pytest.raises(Cancelled):
+        follower.get(timeout=DEADLINE)
+    assert (cancelled, follower.cancelled(), source.cancelled()) == (True, True, False)
+
+
+@pytest.mark.parametrize("combinator", ["settle", "aeach", "areduce"])
+def test_promise_cancel_of_a_combinator_result_stops_it_quietly(combinator: str, hub_errors: list) -> None:
+    # Regression: the combinator settled its cancelled result later (aeach
+    # and areduce also reported AlreadySettled through handle_error).
+    record: list[Any] = []
+    items = [1, 2, 3]
+
+    def step(*args: Any) -> Promise[Any]:
+        record.append(args)
+        return later(args[-1])
+
+    result = {
+        "settle": lambda: Promise.settle([later(1), later(2)]),
+        "aeach": lambda: gnotifier.aeach(step, items),
+        "areduce": lambda: gnotifier.areduce(step, items, 0),
+    }[combinator]()
+    assert result.cancel() is True
+    for _ in range(10):  # every item would have run by now
+        gevent.sleep(0.001)
+    with pytest.raises(Cancelled):
+        result.get(timeout=DEADLINE)
+    with pytest.raises(Cancelled):
+        AsyncResult.get(result, timeout=DEADLINE)
+    assert (result.successful(), len(record) <= 1, hub_errors) == (False, True, [])
+
+
 def test_cancelled_is_exported_by_gnotifier() -> None:
     assert "Cancelled" in gnotifier.__all__ and issubclass(Cancelled, BaseException)
 
