@@ -4,6 +4,9 @@
 # - run() returns only once main() finished *and* the hub has nothing left
 #   to do, and gives back main()'s value or re-raises its exception; an
 #   error of main() is never also printed by the hub.
+# - run() also waits for every call accepted from any thread: a foreign
+#   thread only send()s, and the loop may go idle before it sees that
+#   wakeup, so run() looks at the dispatcher's queue itself.
 # - delay()/interval() callbacks run in hub context; an error they raise is
 #   reported through handle_error and an interval keeps going.
 # - cancel() is idempotent and safe from any thread; no callback starts
@@ -16,7 +19,7 @@ import gevent
 from gevent.exceptions import LoopExit
 from gevent.hub import get_hub
 
-from ._dispatch import Dispatcher, dispatcher_for
+from ._dispatch import DISPATCHER_ATTR, Dispatcher, dispatcher_for
 from ._outcome import Outcome, Value, capture
 
 __all__ = ["Timer", "delay", "interval", "run"]
@@ -49,7 +52,7 @@ def run(main: Callable[..., T], *args: Any) -> T:
         _poll_soon(hub)
 
     gevent.spawn_raw(run_main)
-    gevent.wait()
+    _wait_until_idle(hub)
     if not box:
         raise LoopExit(
             f"run(): the hub has nothing left to do but {main!r} has not finished: "
@@ -64,6 +67,17 @@ def run(main: Callable[..., T], *args: Any) -> T:
         raise error
     finally:
         del error
+
+
+def _wait_until_idle(hub: Any) -> None:
+    # The hub's thread, outside the hub. gevent.wait() returns once no ref'd
+    # watcher is left; a call a foreign thread queued may still wait in the
+    # dispatcher (its wakeup not seen yet, seen on libuv): run those too.
+    while True:
+        gevent.wait()
+        dispatcher: Dispatcher | None = getattr(hub, DISPATCHER_ATTR, None)
+        if dispatcher is None or not dispatcher.hold_until_drained():
+            return
 
 
 def _poll_soon(hub: Any) -> None:

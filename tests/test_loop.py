@@ -12,7 +12,7 @@ import greenlet
 import pytest
 from conftest import wait_until
 
-from gnotifier import Notifier, delay, interval, run
+from gnotifier import Notifier, call_soon_threadsafe, delay, interval, run, work
 
 JOIN_TIMEOUT = 5.0  # seconds a foreign thread or gevent.wait() gets to finish
 STILL_RUNNING_PROBE = 0.05  # seconds gevent.wait() gets to (wrongly) return
@@ -108,6 +108,38 @@ def test_run_returns_value_only_after_outstanding_work_finished(
         join(thread)
 
     assert record == ["main returned", *work_record, ("run returned", 42)]
+
+
+@pytest.mark.parametrize("first", ["timer", "work"])
+def test_run_waits_for_a_call_a_foreign_thread_queued_before_main_returned(first: str) -> None:
+    # Regression: run() returned while a foreign thread's call still waited
+    # in the dispatcher, its wakeup not yet seen by the loop (main resumed
+    # by a timer: every loop; by work(): libuv).
+    record: list[str] = []
+    hub = gevent.get_hub()
+    call_soon_threadsafe(lambda: None)  # the dispatcher exists before the foreign call,
+    gevent.sleep(0)  # and is idle again
+
+    def main() -> None:
+        if first == "timer":
+            gevent.sleep(0.001)
+        else:
+            work(int).get(timeout=JOIN_TIMEOUT)
+        queued = threading.Event()
+
+        def foreign() -> None:
+            call_soon_threadsafe(record.append, "foreign call", hub=hub)
+            queued.set()
+
+        thread = threading.Thread(target=foreign)
+        thread.start()
+        assert queued.wait(JOIN_TIMEOUT)  # blocks the hub's thread: the wakeup waits unseen
+        join(thread)
+        record.append("main returned")
+
+    run(main)
+    record.append("run returned")
+    assert record == ["main returned", "foreign call", "run returned"]
 
 
 def test_run_does_not_wait_for_unref_notifier() -> None:
