@@ -415,6 +415,90 @@ def test_call_soon_threadsafe_racing_hub_destroy_runs_or_refuses_call(where: str
     assert record in (["raised HubClosed"], ["ran", "accepted"])
 
 
+class _PausingMonitor:
+    """Stands in for a hub's periodic monitoring thread, whose kill() gevent's
+    destroy() calls first: it holds the destroying thread right after
+    gnotifier closed its dispatcher and before gevent lets go of the loop."""
+
+    def __init__(self) -> None:
+        self.closing = threading.Event()
+        self.go = threading.Event()
+
+    def kill(self) -> None:
+        self.closing.set()
+        assert self.go.wait(JOIN_TIMEOUT), "the sending thread never let go"
+
+
+@pytest.mark.parametrize("hub_state", ["never-used", "used-by-gnotifier"])
+@pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
+def test_calls_during_hub_destroy_are_refused_not_stranded(
+    send: Callable[[Callable[[], Any], Any], None], hub_state: str
+) -> None:
+    # Regression: close() took the dispatcher off the hub before gevent let
+    # go of the loop; in that window another thread made a fresh dispatcher
+    # on the dying hub, which accepted calls that nothing ever ran.
+    handoff: queue.Queue[Any] = queue.Queue()
+    monitor = _PausingMonitor()
+    record: list[str] = []
+
+    def body(hub: Any) -> None:
+        if hub_state == "used-by-gnotifier":
+            gnotifier.call_soon_threadsafe(lambda: None)
+            assert gevent.wait(timeout=WAIT_TIMEOUT) is True
+        hub.periodic_monitoring_thread = monitor
+        handoff.put(hub)
+
+    owner, _ = _start_own_hub_thread(body)
+    hub = handoff.get(timeout=JOIN_TIMEOUT)
+    try:
+        assert monitor.closing.wait(JOIN_TIMEOUT), "the owner never began to destroy its hub"
+        with pytest.raises(HubClosed):
+            send(lambda: record.append("ran"), hub)
+    finally:
+        monitor.go.set()
+        _join(owner)
+    assert record == []
+
+
+def test_call_in_hub_waiting_when_its_hub_is_destroyed_raises_hub_closed() -> None:
+    # Regression: a call_in_hub() whose greenlet was still waiting inside the
+    # hub, or queued there, never returned once the hub was destroyed.
+    handoff: queue.Queue[Any] = queue.Queue()
+    inside, owner_blocked, queued = threading.Event(), threading.Event(), threading.Event()
+    outcomes: queue.Queue[Any] = queue.Queue()
+
+    def body(hub: Any) -> None:
+        gnotifier.call_soon_threadsafe(lambda: None)
+        handoff.put(hub)
+        wait_until(inside.is_set, JOIN_TIMEOUT, "the call to start waiting in the hub")
+        # From here the hub never runs again: the second call stays queued.
+        owner_blocked.set()
+        assert queued.wait(JOIN_TIMEOUT)
+
+    def caller(hub: Any, fn: Callable[[], Any]) -> None:
+        try:
+            outcomes.put(("returned", gnotifier.call_in_hub(fn, hub=hub, timeout=JOIN_TIMEOUT)))
+        except BaseException as exc:
+            outcomes.put(("raised", type(exc)))
+
+    owner, _ = _start_own_hub_thread(body)
+    hub = handoff.get(timeout=JOIN_TIMEOUT)
+    never = AsyncResult()
+
+    def wait_forever() -> Any:
+        inside.set()
+        return never.get()
+
+    first = _start(caller, hub, wait_forever)
+    assert owner_blocked.wait(JOIN_TIMEOUT)
+    second = _start(caller, hub, lambda: "never runs")
+    wait_until(lambda: hub._gnotifier_dispatcher.queued() > 0, JOIN_TIMEOUT, "the second call to be queued")
+    queued.set()
+    for thread in (owner, first, second):
+        _join(thread)
+    assert [outcomes.get(timeout=0), outcomes.get(timeout=0)] == [("raised", HubClosed)] * 2
+
+
 # -- keeping the hub alive -----------------------------------------------------
 
 
