@@ -15,12 +15,14 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
 from conftest import wait_until
 from gevent.exceptions import LoopExit
+from gevent.threadpool import ThreadPool
 
 import gnotifier
 
@@ -922,6 +924,30 @@ def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) 
         "child_status": 0,
         "parent_values": ["a", "b"],
     }
+
+
+def _live_threadpools() -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, ThreadPool))
+
+
+@pytest.mark.parametrize("kind", ["threads", "executor"])
+def test_pool_used_and_shut_down_is_freed_with_its_threads(kind: str) -> None:
+    # Regression: the close callback a pool registers with its hub held the
+    # pool, its crew and its own ThreadPool for as long as the hub lived.
+    pools: weakref.WeakSet[gnotifier.Pool] = weakref.WeakSet()
+    threadpools_before = _live_threadpools()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        for _ in range(20):
+            pool = gnotifier.Pool(size=2) if kind == "threads" else gnotifier.Pool(executor=executor)
+            pools.add(pool)
+            assert pool.work(int, "7").get(timeout=WAIT) == 7
+            pool.shutdown(timeout=WAIT)
+        del pool
+        wait_until(
+            lambda: _live_threadpools() == threadpools_before and len(pools) == 0,
+            what="the shut-down pools and their threadpools to be freed",
+        )
 
 
 # -- shutdown timeout, executors, map errors, idle threads, hub destroy ---------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import sys
 import threading
 import typing
@@ -1110,6 +1111,26 @@ def test_promise_unobserved_error_is_reported_once_when_collected(
     assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
     assert collected() is None
     assert reports_after_gc(hub_errors) == [(ValueError, "boom")]
+
+
+@pytest.mark.parametrize("error", [SystemExit(3), KeyboardInterrupt()], ids=["SystemExit", "KeyboardInterrupt"])
+def test_promise_unobserved_system_error_of_a_job_is_printed_not_raised_later(
+    error: BaseException, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Regression: handle_error() threw it into the main greenlet whenever the
+    # promise happened to be collected, far from where the job ran.
+    def job() -> None:
+        raise error
+
+    promise = gnotifier.work(job)
+    gevent.wait([promise], timeout=DEADLINE)  # waiting is not observing
+    assert promise.ready()
+    del promise
+    gc.collect()
+    for _ in range(5):  # the report goes through the hub; a raise would land here
+        gevent.sleep(0.001)
+    err = capfd.readouterr().err
+    assert "never observed" in err and type(error).__name__ in err
 
 
 def test_promise_unobserved_error_is_not_reported_while_alive(hub_errors: list) -> None:
