@@ -267,6 +267,29 @@ def test_dispatcher_changes_no_loop_state_from_calling_thread(
         assert touched == []
 
 
+def test_call_flood_is_drained_in_slices_so_timers_get_their_turn() -> None:
+    # Regression: a wakeup ran the whole backlog, so with threads flooding
+    # the hub its timers (heartbeats, timeouts) waited for seconds.
+    slices = 20
+    total = slices * gnotifier._dispatch.DRAIN_SLICE
+    record: list[Any] = []
+    hub = gevent.get_hub()
+    gnotifier.call_soon_threadsafe(lambda: None)  # the dispatcher exists and is idle
+    gevent.sleep(0)
+
+    def flood() -> None:
+        for i in range(total):
+            gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
+
+    thread = _start(flood)
+    _join(thread)  # the hub's thread is blocked: the whole flood is queued
+    gnotifier.delay(0, record.append, "timer")
+    wait_until(lambda: len(record) == total + 1, what="the flood and the timer")
+    calls = [item for item in record if item != "timer"]
+    assert calls == list(range(total))
+    assert record.index("timer") <= 2 * gnotifier._dispatch.DRAIN_SLICE
+
+
 # -- errors --------------------------------------------------------------------
 
 
