@@ -18,6 +18,10 @@
 # - A worker idle for ``idle_timeout`` seconds gives its thread back, and
 #   never while a job no other worker will take is queued (see _wait()).
 # - Each job runs in a copy of the submitter's contextvars.
+# - At interpreter exit, jobs already running are waited for (as
+#   concurrent.futures executors do), so no worker is torn down inside a C
+#   call; jobs that never started are dropped with one warning that counts
+#   them, and submit() refuses new ones.
 #
 # Assumptions:
 # - Under the GIL, SimpleQueue.put/get_nowait and dict.pop are atomic, and
@@ -31,14 +35,16 @@
 #   watcher keeps the loop alive while a worker merely waits for jobs.
 from __future__ import annotations
 
+import atexit
 import contextvars
 import os
 import threading
+import warnings
 import weakref
 from typing import Any, Callable
 
 from ._dispatch import Dispatcher, thread_state
-from ._errors import Cancelled
+from ._errors import Cancelled, PoolClosed
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
 
@@ -113,6 +119,8 @@ class Crew:
         "_idle",  # loops blocked waiting for a job; guarded by _lock, read racily by submit()
         "_threads",  # live loops; guarded by _lock, read racily by submit()
         "_serial",  # numbers the loops for their names; guarded by _lock
+        "_active",  # loops that have started and not yet returned; guarded by _lock
+        "_all_gone",  # at exit: a held native lock the last active loop releases; guarded by _lock
         "__weakref__",
     )
 
@@ -137,13 +145,20 @@ class Crew:
         self._unstarted: dict[Job, None] = {}
         self._outstanding: set[Job] = set()
         self._lock = allocate_lock()
-        self._idle = self._threads = self._serial = 0
+        self._idle = self._threads = self._serial = self._active = 0
+        self._all_gone: Any = None
         _crews.add(self)
 
     # -- hub side ------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        """Queue ``job`` and start a loop if none will take it. Hub thread; never blocks."""
+        """Queue ``job`` and start a loop if none will take it. Hub thread; never blocks.
+
+        Raises:
+            PoolClosed: the interpreter is exiting.
+        """
+        if _exiting:
+            raise PoolClosed("the interpreter is exiting: no new job starts; submit work before the program ends")
         self._outstanding.add(job)
         self._unstarted[job] = None
         self._jobs.put(job)
@@ -245,6 +260,8 @@ class Crew:
         # A worker thread, as one task of the gevent ThreadPool. The thread
         # is gevent's: give it back with the name and state it came with.
         thread_state.dispatcher = self.dispatcher
+        with self._lock:
+            self._active += 1
         thread = threading.current_thread()
         old_name, thread.name = thread.name, f"{self.name}-{serial}"
         old_os_name = set_os_thread_name(thread.name)
@@ -267,6 +284,11 @@ class Crew:
             thread.name = old_name
             if old_os_name is not None:
                 set_os_thread_name(old_os_name)
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._all_gone is not None:
+                    self._all_gone.release()
+                    self._all_gone = None
 
     def _next(self) -> Job | None:
         # Worker thread. The next job this loop claimed, or None to exit.
@@ -326,7 +348,56 @@ class Crew:
         del outcome
 
 
+    # -- interpreter exit (the main thread, from atexit) ---------------------------
+
+    def stop_for_exit(self) -> int:
+        """Drop the jobs no loop claimed, ask every loop to stop; how many were dropped.
+
+        Their promises stay unsettled: the hub runs no more. Claimed the same
+        way as cancel(), so a loop skips them.
+        """
+        dropped = sum(1 for job in list(self._unstarted) if self._unstarted.pop(job, _GONE) is not _GONE)
+        with self._lock:
+            loops = self._threads
+            if self._active:
+                self._all_gone = allocate_lock()
+                self._all_gone.acquire()
+        for _ in range(loops):
+            self._jobs.put(_STOP)
+        return dropped
+
+    def wait_for_exit(self) -> None:
+        """Block until every started loop has returned: its running job is done."""
+        with self._lock:
+            all_gone = self._all_gone
+        if all_gone is not None:
+            all_gone.acquire()
+
+
 _crews: weakref.WeakSet[Crew] = weakref.WeakSet()
+_exiting = False  # set once, at interpreter exit
+
+
+def _at_exit() -> None:
+    # Left to themselves, worker threads are torn down mid-call when the
+    # interpreter finalises; inside some C and C++ code (bcrypt, drivers)
+    # that aborts the whole process ("FATAL: exception not rethrown").
+    global _exiting
+    _exiting = True
+    crews = list(_crews)
+    dropped = sum(crew.stop_for_exit() for crew in crews)
+    for crew in crews:
+        crew.wait_for_exit()
+    if dropped:
+        warnings.warn(
+            f"gnotifier: {dropped} queued job(s) never started and were dropped at interpreter exit; "
+            f"wait for their promises (gnotifier.run(main) does) before the program ends",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+
+
+atexit.register(_at_exit)
 
 
 def _after_fork_in_child() -> None:
