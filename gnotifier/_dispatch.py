@@ -339,9 +339,19 @@ class Dispatcher:
             self._state = _CLOSED
             return
         self._wakeup_pending = False
-        if self._calls and self._state is _OPEN:
-            # A wakeup sent before the fork may not survive it.
-            self.hub.loop.run_callback(self._drain)
+        if self._state is _OPEN:
+            # A wakeup sent before the fork may not survive it, and neither
+            # may one sent from now until the loop is re-initialised once
+            # more: gevent's own fork calls reinit() again after the fork
+            # hooks, and on libuv that drops a wakeup sent in between (a job
+            # that work() in a hook started may finish there). The loop's
+            # next turn comes after all of that: look again then.
+            self.hub.loop.run_callback(self._drain_after_fork)
+
+    def _drain_after_fork(self) -> None:
+        # Hub thread, in the child, on the loop's first turn after fork().
+        self._wakeup_pending = False
+        self._drain()
 
 
 _dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()

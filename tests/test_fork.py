@@ -1,0 +1,82 @@
+"""A raw os.fork(): the child's hub works and never takes the parent's wakeups.
+
+Each case runs in a subprocess (forking the test runner would fork its
+threads' state too), plain and under ``monkey.patch_all()``, on the gevent
+loop of the tox env. Parent and child both offload work at the same time:
+until the child's loop is re-initialised they would share its wakeup fd
+(and, on libuv, its epoll instance), and each would take the other's
+wakeups.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+ROUNDS = 500  # work() round trips on each side of the fork, at the same time
+
+FORK_SCRIPT = """\
+import os, sys
+if sys.argv[1] == "patched":
+    from gevent import monkey
+    monkey.patch_all()
+import gnotifier
+
+ROUNDS = int(sys.argv[3])
+from_hook = []
+if sys.argv[2] == "work-in-fork-hook":
+    # Registered after gnotifier's own hook, as a user's would be.
+    os.register_at_fork(after_in_child=lambda: from_hook.append(gnotifier.work(str, "from the hook")))
+
+
+def round_trips(side):
+    for i in range(ROUNDS):
+        if gnotifier.work(int, i).get(timeout=5) != i:
+            raise AssertionError(f"{side}: wrong value")
+
+
+def main():
+    gnotifier.work(int, 0).get(timeout=5)  # the default pool has a thread
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            report = from_hook[0].get(timeout=5) + ", " if from_hook else ""
+            round_trips("child")
+            report += "child ok"
+        except BaseException as exc:
+            report = f"child failed: {exc!r}"
+        os.write(write_end, report.encode())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        round_trips("parent")
+        print("parent ok", flush=True)
+    except BaseException as exc:
+        print(f"parent failed: {exc!r}", flush=True)
+    with os.fdopen(read_end, "rb") as pipe:
+        print(pipe.read().decode(), flush=True)
+    os.waitpid(pid, 0)
+
+
+gnotifier.run(main)
+"""
+
+
+@pytest.mark.parametrize("hook", ["no-hook", "work-in-fork-hook"])
+@pytest.mark.parametrize("patching", ["plain", "patched"])
+def test_raw_fork_child_and_parent_both_keep_their_wakeups(patching: str, hook: str) -> None:
+    # Regression: after a raw os.fork() the parent's work().get() timed out
+    # while the child used work() too (every loop), the child hung on libuv,
+    # and work() inside an after_in_child hook hung (gevent#2023).
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_SCRIPT, patching, hook, str(ROUNDS)],
+        timeout=90,
+        capture_output=True,
+        text=True,
+    )
+    child = "from the hook, child ok" if hook == "work-in-fork-hook" else "child ok"
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["parent ok", child]), result.stderr
