@@ -422,7 +422,7 @@ def _destroy_hub(hub: Hub, destroy_loop: bool | None = None) -> None:
     _original_hub_destroy(hub, destroy_loop)
 
 
-Hub.destroy = _destroy_hub  # type: ignore[method-assign]  # see the header
+Hub.destroy = _destroy_hub  # type: ignore[method-assign,assignment]  # see the header
 
 
 def target_dispatcher(hub: Hub | None, what: str) -> Dispatcher:

@@ -101,7 +101,7 @@ class Pool:
                 size = max(1, threadpool.maxsize - 1)
                 idle = SHARED_IDLE_TIMEOUT
             else:
-                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)
+                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)  # type: ignore[arg-type]  # a float works; the stub says int
                 idle = IDLE_TIMEOUT
             on_start = self._job_started if self._room is not None else None
             self._crew = Crew(self._dispatcher, threadpool, size, idle, name, self._job_settled, on_start)
@@ -345,7 +345,7 @@ class _WeakCall:
     __slots__ = ("method",)
 
     def __init__(self, method: Callable[[], Any]) -> None:
-        self.method = weakref.WeakMethod(method)  # type: ignore[arg-type]
+        self.method = weakref.WeakMethod(method)
 
     def __call__(self) -> None:
         method = self.method()

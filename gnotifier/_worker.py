@@ -347,7 +347,6 @@ class Crew:
         # Drop the outcome now: a traceback keeps frames and contexts alive.
         del outcome
 
-
     # -- interpreter exit (the main thread, from atexit) ---------------------------
 
     def stop_for_exit(self) -> int:
