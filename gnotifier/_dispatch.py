@@ -67,10 +67,11 @@ thread_state = thread_local()
 
 DISPATCHER_ATTR = "_gnotifier_dispatcher"  # where a hub keeps its dispatcher
 _DESTROYING_ATTR = "_gnotifier_destroying"  # set on a hub once its destroy() began
-# Calls one wakeup runs before the loop gets its turn again. At about 1 us
-# a call that is about 1 ms of hub time; measured, larger slices do not
-# make call floods faster.
-DRAIN_SLICE = 1024
+# Calls one wakeup runs before the loop gets its turn again: at about
+# 0.5 us a call, some 2 ms of hub time. Measured with 1M calls from one
+# thread, slices from 1,024 to 65,536 ran within noise of each other
+# (1.7-1.95M calls/s) and of draining everything at once.
+DRAIN_SLICE = 4096
 # Serialises the creation of dispatchers; never held while running anything.
 _create_lock = allocate_lock()
 

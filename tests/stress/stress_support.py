@@ -8,6 +8,8 @@ Not a ``conftest.py``: a second module named ``conftest`` would replace
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import socket
 import subprocess
@@ -48,8 +50,26 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None  # not glibc
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
 def rss_mb() -> float:
-    """Resident set size of this process in MiB (Linux /proc/self/statm)."""
+    """Resident set size of this process in MiB (Linux /proc/self/statm).
+
+    Collects garbage and hands free heap back to the OS first (glibc's
+    ``malloc_trim``), so that memory an earlier test freed does not blur
+    the growth a test measures.
+    """
+    gc.collect()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
 
