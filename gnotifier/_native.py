@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from _thread import _local as thread_local
     from _thread import allocate_lock, get_ident, start_new_thread
     from queue import SimpleQueue
+    from time import sleep
 else:
     get_ident = get_original("_thread", "get_ident")
     allocate_lock = get_original("_thread", "allocate_lock")
     start_new_thread = get_original("_thread", "start_new_thread")
     thread_local = get_original("_thread", "_local")
     SimpleQueue = get_original("queue", "SimpleQueue")
+    sleep = get_original("time", "sleep")
 
 Empty = queue.Empty
 
@@ -75,6 +77,7 @@ __all__ = [
     "allocate_lock",
     "get_ident",
     "set_os_thread_name",
+    "sleep",
     "start_new_thread",
     "thread_local",
 ]

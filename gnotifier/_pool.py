@@ -327,7 +327,7 @@ class Pool:
         if self._crew is not None:
             self._crew.close()
         if self._owned is not None:
-            self._dispatcher.hub.loop.run_callback(self._owned.kill)
+            self._dispatcher.hub.loop.run_callback(_kill_threadpool, self._owned)
 
     def _hub_destroyed(self) -> None:
         # Hub thread, from hub.destroy(): nothing may wait here, and the
@@ -337,6 +337,15 @@ class Pool:
             self._cancel_pending()
             if self._crew is not None:
                 self._crew.close()
+
+
+def _kill_threadpool(threadpool: ThreadPool) -> None:
+    # Hub context. On libuv, gevent's simulated fork watcher stays in the
+    # loop's set of fork watchers, holding its callback, after close(),
+    # which is all kill() does to it; stop() takes it out (and is allowed
+    # after close() on every loop).
+    threadpool.kill()
+    threadpool.fork_watcher.stop()
 
 
 class _WeakCall:

@@ -290,6 +290,71 @@ def test_call_flood_is_drained_in_slices_so_timers_get_their_turn() -> None:
     assert record.index("timer") <= 2 * gnotifier._dispatch.DRAIN_SLICE
 
 
+class _CountingSleep:
+    """Stands in for the dispatcher's native sleep: counts the back-off steps."""
+
+    def __init__(self, real: Callable[[float], None]) -> None:
+        self.real = real
+        self.steps = 0
+
+    def __call__(self, seconds: float) -> None:
+        self.steps += 1
+        self.real(seconds)
+
+
+def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: 8 flooding threads starved the hub's thread of the GIL
+    # (heartbeat late by 500 ms at p99) and grew the queue without bound.
+    dispatch = gnotifier._dispatch
+    sleep = _CountingSleep(dispatch.sleep)
+    monkeypatch.setattr(dispatch, "sleep", sleep)
+    total = 8 * dispatch.BACKLOG_HIGH
+    record: list[int] = []
+    deepest = [0]
+    hub = gevent.get_hub()
+    gnotifier.call_soon_threadsafe(lambda: None)
+    dispatcher = hub._gnotifier_dispatcher
+    wait_until(lambda: dispatcher.queued() == 0, JOIN_TIMEOUT, "the queue to empty")
+    filled = threading.Event()
+
+    def flood() -> None:
+        for i in range(total):
+            if i == dispatch.BACKLOG_HIGH:
+                filled.set()  # this call takes the queue over the mark
+            gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
+            deepest[0] = max(deepest[0], dispatcher.queued())
+
+    thread = _start(flood)
+    assert filled.wait(JOIN_TIMEOUT)  # the hub's thread was blocked until now
+    wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
+    _join(thread)
+    assert record == list(range(total))
+    assert sleep.steps > 0 and deepest[0] <= dispatch.BACKLOG_HIGH + 1
+
+
+def test_flood_does_not_wait_on_a_hub_that_is_not_draining(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A blocked hub cannot drain: the submitter gives up waiting once, after
+    # STALLED seconds, instead of waiting per call (or forever).
+    dispatch = gnotifier._dispatch
+    sleep = _CountingSleep(dispatch.sleep)
+    monkeypatch.setattr(dispatch, "sleep", sleep)
+    total = 4 * dispatch.BACKLOG_HIGH
+    record: list[int] = []
+    hub = gevent.get_hub()
+    gnotifier.call_soon_threadsafe(lambda: None)
+    gevent.sleep(0)
+
+    def flood() -> None:
+        for i in range(total):
+            gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
+
+    thread = _start(flood)
+    _join(thread)  # the hub's thread is blocked all along
+    wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
+    assert record == list(range(total))
+    assert 0 < sleep.steps <= round(dispatch.STALLED / dispatch.BACK_OFF_STEP) + 1
+
+
 # -- errors --------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ def test_ten_million_calls_from_eight_threads_none_lost_in_order() -> None:
     disorder = [0] * THREADS  # calls that did not come right after their predecessor
     errors: list[BaseException] = []
     start_line = threading.Barrier(THREADS + 1)
+    stop = threading.Event()  # set if the test fails early, so producers give up
 
     def record(thread_no: int, i: int) -> None:
         if i != last[thread_no] + 1:
@@ -53,13 +54,15 @@ def test_ten_million_calls_from_eight_threads_none_lost_in_order() -> None:
                     call(record, thread_no, i, hub=hub)
                 # Back-pressure so the deque stays bounded; the hub keeps draining.
                 sent = chunk_start + CHUNK
-                if not wait_in_thread(lambda: sent - ran[thread_no] <= WINDOW, DEADLINE):
+                if not wait_in_thread(lambda: stop.is_set() or sent - ran[thread_no] <= WINDOW, DEADLINE):
                     raise AssertionError(f"thread {thread_no}: hub stopped draining at {ran[thread_no]}")
+                if stop.is_set():
+                    return  # the test has failed already
         except BaseException as exc:
             errors.append(exc)
 
     keep_alive = gnotifier.Notifier(lambda: None)  # SPEC §2: a foreign thread's calls keep the hub by a notifier
-    producers = [threading.Thread(target=produce, args=(n,), name=f"producer-{n}") for n in range(THREADS)]
+    producers = [threading.Thread(target=produce, args=(n,), name=f"producer-{n}", daemon=True) for n in range(THREADS)]
     try:
         with Heartbeat(0.01) as heartbeat:
             for thread in producers:
@@ -68,8 +71,9 @@ def test_ten_million_calls_from_eight_threads_none_lost_in_order() -> None:
             started = time.monotonic()
             wait_in_hub(lambda: sum(ran) >= TOTAL or bool(errors), DEADLINE, "all calls to run", step=0.01)
             elapsed = time.monotonic() - started
-        join_all(producers, 10)
     finally:
+        stop.set()
+        join_all(producers, 10)
         keep_alive.free()
     gevent.sleep(0.05)  # a call arriving after the count would be a duplicate: give it the chance
     total = sum(ran)
