@@ -62,6 +62,7 @@ __all__ = [
     "Dispatcher",
     "describe",
     "dispatcher_for",
+    "retire_fork_watcher",
     "target_dispatcher",
     "thread_state",
 ]
@@ -407,6 +408,25 @@ class Dispatcher:
 _dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
 
 
+def retire_fork_watcher(threadpool: Any) -> None:
+    """Close a gevent ThreadPool's fork watcher before the pool resets itself in a child.
+
+    Call in a forked child, before ``threadpool._on_fork()`` (gevent's
+    ``reinit()`` calls it for ``hub.threadpool``). That reset replaces the
+    watcher, and on libuv a fork watcher left to the garbage collector
+    there frees its handle while the loop still lists it (valgrind: invalid
+    writes in uv_async_init and uv__async_fork; then a crash in
+    uv__async_io). Closed first, it leaves the loop cleanly. Does nothing
+    for a pool already reset in this process, or for None.
+    """
+    if threadpool is None or threadpool.pid == os.getpid():
+        return
+    watcher = threadpool.fork_watcher
+    if watcher is not None:
+        watcher.stop()  # on libuv, close() alone leaves it in the loop's list
+        watcher.close()
+
+
 def _after_fork_in_child() -> None:
     # Registered at import, so it runs before any after_in_child hook a
     # user registers later: work() inside such a hook finds a working hub.
@@ -415,9 +435,9 @@ def _after_fork_in_child() -> None:
     # Until its loop is re-initialised, a child shares the parent's wakeup
     # fd (and on libuv its epoll instance): each would take the other's
     # wakeups. gevent's own fork does this, but a raw os.fork() does not.
-    # Doing it twice is harmless (gevent documents it as idempotent).
     hub = get_hub_if_exists()
     if hub is not None and hub.loop is not None:
+        retire_fork_watcher(hub._threadpool)
         reinit(hub)
     for dispatcher in list(_dispatchers):
         dispatcher._after_fork_in_child()

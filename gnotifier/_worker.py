@@ -43,7 +43,7 @@ import warnings
 import weakref
 from typing import Any, Callable
 
-from ._dispatch import Dispatcher, thread_state
+from ._dispatch import Dispatcher, retire_fork_watcher, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
@@ -249,7 +249,9 @@ class Crew:
             return  # the hub's thread did not survive the fork: nobody waits
         # gevent resets its ThreadPool from a fork watcher, some loop
         # iterations from now, dropping any task queued before; reset it now
-        # (its own pid check makes gevent's later call a no-op).
+        # (its own pid check makes gevent's later call a no-op), closing
+        # the watcher it replaces first (see retire_fork_watcher()).
+        retire_fork_watcher(self.threadpool)
         self.threadpool._on_fork()
         for job in orphans:
             self._reject(job, "the process forked while this job was queued or running in the parent")

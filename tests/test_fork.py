@@ -80,3 +80,41 @@ def test_raw_fork_child_and_parent_both_keep_their_wakeups(patching: str, hook: 
     )
     child = "from the hook, child ok" if hook == "work-in-fork-hook" else "child ok"
     assert (result.returncode, result.stdout.splitlines()) == (0, ["parent ok", child]), result.stderr
+
+
+PRELOAD_SCRIPT = """\
+import os
+import gevent.hub
+import gnotifier
+
+POOL = gnotifier.Pool(size=2)  # made before the fork and never used there, as under gunicorn --preload
+pid = os.fork()
+if pid == 0:
+    gevent.hub.reinit()  # what gunicorn's gevent worker does once forked
+
+    def main():
+        for i in range(300):
+            assert POOL.work(int, i).get(timeout=5) == i
+
+    try:
+        gnotifier.run(main)
+        os.write(1, b"child ok\\n")
+    finally:
+        os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child status", status)
+"""
+
+
+def test_pool_made_before_a_fork_works_in_the_child_after_a_second_reinit() -> None:
+    # Regression (libuv): the child replaced the never-started fork watcher
+    # of the pool's ThreadPool and left the old one to the garbage
+    # collector, which freed its handle while the loop still listed it;
+    # workers of gunicorn --preload crashed in uv__async_io.
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", PRELOAD_SCRIPT],
+        timeout=90,
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["child ok", "child status 0"]), result.stderr
