@@ -437,7 +437,7 @@ def _after_fork_in_child() -> None:
     # wakeups. gevent's own fork does this, but a raw os.fork() does not.
     hub = get_hub_if_exists()
     if hub is not None and hub.loop is not None:
-        retire_fork_watcher(hub._threadpool)
+        retire_fork_watcher(getattr(hub, "_threadpool", None))  # the property would make one
         reinit(hub)
     for dispatcher in list(_dispatchers):
         dispatcher._after_fork_in_child()
