@@ -39,10 +39,13 @@ def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = N
     """Queue ``fn(*args)`` to run soon in hub context. Safe to call from any thread.
 
     Every accepted call runs exactly once, in the order each thread made its
-    calls; calls never merge. Never blocks. The target hub is ``hub`` if
-    given; else, in a thread gnotifier started, the hub that started it;
-    else the calling thread's own hub. An error ``fn`` raises goes to the
-    hub's ``handle_error``.
+    calls; calls never merge. Does not block, except for flow control: a
+    thread other than the hub's that finds more than 8,192 calls queued
+    waits (sleeping, not holding the GIL) while the hub works them off, and
+    never longer than the hub takes to drain or 0.1 s without progress.
+    The target hub is ``hub`` if given; else, in a thread gnotifier
+    started, the hub that started it; else the calling thread's own hub.
+    An error ``fn`` raises goes to the hub's ``handle_error``.
 
     Raises:
         TypeError: ``fn`` is not callable.
