@@ -143,8 +143,8 @@ class Pool:
         if self._crew is not None:
             job = Job(self._crew, promise, fn, args, kwargs)
             promise._job = job
-            self._accepted_one()
-            self._crew.submit(job)
+            self._crew.submit(job)  # first: it refuses jobs at interpreter exit
+            self._accepted_one()  # its outcome comes through the hub, after we return
         else:
             self._submit_to_executor(promise, fn, args, kwargs)
         return promise
