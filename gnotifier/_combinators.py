@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, TypeVar
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
+from ._checks import check_callable, check_count
 from ._follow import link_later
 from ._gather import as_list
 from ._promise import Promise, to_promise
@@ -29,8 +30,7 @@ _ar_exception = AsyncResult.exception
 
 
 def _inputs(what: str, fn: Any, items: Any) -> list[Any]:
-    if not callable(fn):
-        raise TypeError(f"{what}() needs a callable, got {fn!r}")
+    check_callable(f"{what}()", fn)
     return as_list(f"{what}()", items)
 
 
@@ -54,10 +54,7 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
     """
     values = _inputs("amap", fn, items)
     if concurrency is not None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"amap(concurrency=) must be an int or None, got {concurrency!r}")
-        if concurrency < 1:
-            raise ValueError(f"amap(concurrency=) must be at least 1 (or None for no limit), got {concurrency}")
+        check_count("amap()", concurrency, "concurrency (or None for no limit)")
     mapping = _Mapping(fn, values, concurrency or max(len(values), 1))
     if values:
         get_hub().loop.run_callback(mapping.start_more)

@@ -12,6 +12,10 @@
 #   outcome, and the hub stays alive until the outcome arrives.
 # - A follower cancelled (settled) meanwhile is left as it is: nothing here
 #   settles a promise that is already settled (resolve(), reject()).
+# - A promise made to follow itself is rejected with TypeError (as
+#   Promises/A+ says) instead of waiting forever.
+# - Futures of gevent's own ThreadPoolExecutor (proxies, not Future
+#   subclasses) are followed as futures are.
 # - Cancelling a follower rejects only the follower. A followed AsyncResult
 #   may be shared (``Promise.resolved(src)``), so it is never cancelled
 #   through a follower; a followed Future is, if it has not started.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Callable
 
+from gevent import threadpool
 from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
@@ -32,6 +37,8 @@ from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled
 
 __all__ = [
+    "AWAITABLES",
+    "FUTURES",
     "ar_exception",
     "ar_set",
     "ar_set_exception",
@@ -42,6 +49,13 @@ __all__ = [
     "reject",
     "resolve",
 ]
+
+# What a promise follows: futures complete in another thread; gevent's
+# ThreadPoolExecutor hands out proxies that behave like futures.
+FUTURES: tuple[type, ...] = (concurrent.futures.Future,) + tuple(
+    kind for kind in (getattr(threadpool, "_FutureProxy", None),) if kind is not None
+)
+AWAITABLES: tuple[type, ...] = (AsyncResult, *FUTURES)
 
 # The AsyncResult primitives, called past Promise's checked overrides by the
 # machinery that has already checked.
@@ -84,8 +98,11 @@ def copy_outcome(target: AsyncResult[Any], source: AsyncResult[Any]) -> None:
 
 def follow(promise: Any, source: Any) -> None:
     """Settle ``promise`` as ``source`` (AsyncResult or Future) settles. Hub thread."""
+    if source is promise:
+        reject(promise, TypeError(f"{promise!r} cannot be resolved with itself: it would wait for itself forever"))
+        return
     promise._following = True
-    if isinstance(source, concurrent.futures.Future):
+    if isinstance(source, FUTURES):
         follow_future(promise, source)
         return
     try:
@@ -111,7 +128,7 @@ class _Adopt:
         copy_outcome(promise, source)
 
 
-def follow_future(promise: Any, future: concurrent.futures.Future[Any]) -> None:
+def follow_future(promise: Any, future: Any) -> None:
     """Settle ``promise`` as ``future`` completes, in any thread. Hub thread.
 
     Cancelling the promise cancels the future if it has not started.

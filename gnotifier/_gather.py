@@ -127,16 +127,24 @@ def as_list(what: str, items: Iterable[Any]) -> list[Any]:
 def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
     # Hub thread. The inputs as promises of ``cls``, checked at the call site.
     items = as_list(f"Promise.{what}()", iterable)
-    if get_hub_if_exists() is None:
-        get_hub()
-    promises = []
-    for item in items:
-        if not isinstance(item, cls):
-            promise = cls()
-            promise.set(item)  # a plain value resolves it; an awaitable is followed
-            item = promise
-        promises.append(item)
-    return promises
+    here = get_hub_if_exists()
+    if here is None:
+        here = get_hub()
+    for item in items:  # all checked before any is linked
+        if isinstance(item, cls):
+            item._check_thread(what)
+        elif isinstance(item, AsyncResult) and item.hub is not None and item.hub is not here:
+            raise RuntimeError(
+                f"Promise.{what}() must be called in the thread of its promises' hub; from another "
+                f"thread use gnotifier.call_in_hub(Promise.{what}, promises, hub=hub)"
+            )
+    return [item if isinstance(item, cls) else _promise_of(cls, item) for item in items]
+
+
+def _promise_of(cls: Any, item: Any) -> Any:
+    promise = cls()
+    promise.set(item)  # a plain value resolves it; an awaitable is followed
+    return promise
 
 
 def _link_each(promises: list[Any], settled: Settled) -> None:

@@ -13,16 +13,13 @@
 #   so chains of any length settle without recursion.
 from __future__ import annotations
 
-import concurrent.futures
 from typing import Any, Callable
 
 from gevent.event import AsyncResult
 
-from ._follow import ar_exception, copy_outcome, follow, link_later, reject, resolve
+from ._follow import AWAITABLES, ar_exception, copy_outcome, follow, link_later, reject, resolve
 
 __all__ = ["Catch", "Finally", "Link", "Tap", "Then"]
-
-_AWAITABLE = (AsyncResult, concurrent.futures.Future)
 
 
 class Link:
@@ -59,7 +56,7 @@ class Link:
             return
         if derived.ready():
             return
-        if isinstance(result, _AWAITABLE):
+        if isinstance(result, AWAITABLES):
             follow(derived, result)
         else:
             resolve(derived, result)
@@ -149,7 +146,7 @@ def _run_then_pass(derived: Any, source: AsyncResult[Any], fn: Callable[..., Any
     except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
         reject(derived, exc)
         return
-    if not isinstance(result, _AWAITABLE):
+    if not isinstance(result, AWAITABLES):
         copy_outcome(derived, source)  # unless fn cancelled it
         return
     waited = type(derived)()  # a promise of our own kind to wait on

@@ -12,12 +12,18 @@
 #   (Cancelled excepted: cancelling was the caller's own doing).
 # - get() re-raises the very exception object with its original traceback
 #   (gevent's AsyncResult pickles tracebacks and drops frames; we do not give
-#   it one to pickle).
+#   it one to pickle). result() raises the builtin TimeoutError on timeout,
+#   as concurrent.futures does; get() raises gevent.Timeout, as AsyncResult.
+# - Chaining, settling and cancelling from a thread other than the
+#   promise's hub's raise RuntimeError at once: nothing is dropped silently.
 #
 # Assumptions:
 # - Promises are settled and chained in their hub's thread, like any
 #   AsyncResult. Results from other threads reach it through the dispatcher
 #   (from_future(), work()); nothing here settles a promise off the hub.
+# - A promise belongs to the hub of the thread that made it, or, if that
+#   thread had none yet, to the first hub whose thread chains, settles or
+#   waits on it (gevent's AsyncResult binds itself lazily the same way).
 from __future__ import annotations
 
 import concurrent.futures
@@ -27,9 +33,10 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.timeout import Timeout
 
+from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
 from ._errors import AlreadySettled, Cancelled
-from ._follow import ar_exception, ar_set, ar_set_exception, follow, follow_future, link_later
+from ._follow import AWAITABLES, FUTURES, ar_exception, ar_set, ar_set_exception, follow, follow_future, link_later
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._links import Catch, Finally, Link, Tap, Then
 from ._outcome import Outcome, Value
@@ -39,8 +46,6 @@ U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
 __all__ = ["Promise", "to_promise"]
-
-_AWAITABLE = (AsyncResult, concurrent.futures.Future)
 
 
 # AsyncResult is generic only in its type stubs, so Generic supplies [T] at runtime.
@@ -58,6 +63,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         "_observed",  # someone looked at the outcome; hub thread only
         "_following",  # resolved with another awaitable, waiting on it; hub thread only
         "_job",  # what cancel() cancels (a pool job or an executor future), or None
+        "_home",  # the hub whose thread may chain, settle and cancel; None until known
     )
 
     def __init__(self) -> None:
@@ -65,6 +71,24 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._observed = False
         self._following = False
         self._job: Any = None
+        self._home: Any = get_hub_if_exists()
+
+    def _check_thread(self, what: str) -> None:
+        # Cheap: a call, a read and an identity test on the hot path.
+        here = get_hub_if_exists()
+        home = self._home
+        if home is here:
+            return
+        if home is None:
+            home = self.hub  # gevent binds an AsyncResult to a hub once it waits or links
+            if home is None or home is here:
+                self._home = here  # first use in a hub's thread binds it there
+                return
+        raise RuntimeError(
+            f"Promise.{what}() must be called in the thread of the promise's hub; from another "
+            f"thread use gnotifier.call_soon_threadsafe(promise.{what}, ..., hub=hub) or "
+            f"gnotifier.call_in_hub(promise.{what}, ..., hub=hub)"
+        )
 
     # -- settling (hub thread) ---------------------------------------------
 
@@ -74,12 +98,16 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         A ``Promise``, ``AsyncResult`` or ``concurrent.futures.Future`` value
         is followed: this promise settles as it does.
 
+        Resolving a promise with itself rejects it with ``TypeError``.
+
         Raises:
             AlreadySettled: the promise was already settled or is following.
+            RuntimeError: called from another thread than the promise's hub's.
         """
+        self._check_thread("set")
         if self._following or self.ready():
             raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
-        if isinstance(value, _AWAITABLE):
+        if isinstance(value, AWAITABLES):
             follow(self, value)
         else:
             ar_set(self, value)
@@ -96,7 +124,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         Raises:
             AlreadySettled: the promise was already settled or is following.
             TypeError: ``exception`` is not an exception instance.
+            RuntimeError: called from another thread than the promise's hub's.
         """
+        self._check_thread("set_exception")
         if not isinstance(exception, BaseException):
             raise TypeError(f"set_exception() needs an exception instance, got {exception!r}")
         if self._following or self.ready():
@@ -119,23 +149,59 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         """Return the value or raise the error; observes the outcome.
 
         Blocks the calling greenlet (not the thread) until settled, at most
-        ``timeout`` seconds (then raises ``gevent.Timeout``). The error is
-        the very object the job raised, with its original traceback.
+        ``timeout`` seconds (then raises ``gevent.Timeout``, as
+        ``AsyncResult.get`` does). The error is the very object the job
+        raised, with its original traceback.
+
+        Raises:
+            gevent.Timeout: ``timeout`` passed first (``block=False``: not settled).
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
         """
+        timeout = check_timeout("Promise.get()", timeout)
         self._observed = True
         if not self.ready():
             if block:
-                self.wait(timeout)
+                AsyncResult.wait(self, timeout)
             if not self.ready():
                 raise _timed_out(timeout if block else None)
+        return self._unwrap()
+
+    def result(self, timeout: float | None = None) -> T:
+        """The value or the error, as ``concurrent.futures.Future.result`` gives it.
+
+        Blocks the calling greenlet (not the thread) until settled, at most
+        ``timeout`` seconds; observes the outcome.
+
+        Raises:
+            TimeoutError: the builtin, as concurrent.futures raises it (an
+                ``Exception``, unlike ``gevent.Timeout``), if ``timeout``
+                passed first.
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
+        """
+        timeout = check_timeout("Promise.result()", timeout)
+        self._observed = True
+        if not self.ready():
+            AsyncResult.wait(self, timeout)
+            if not self.ready():
+                raise TimeoutError(f"{self!r} did not settle within {timeout} s")
+        return self._unwrap()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait until settled, at most ``timeout`` seconds; as ``AsyncResult.wait``.
+
+        Does not observe the outcome. Returns the value (None if rejected or
+        timed out).
+
+        Raises:
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
+        """
+        return AsyncResult.wait(self, check_timeout("Promise.wait()", timeout))
+
+    def _unwrap(self) -> T:
         exc = ar_exception.__get__(self)
         if exc is not None:
             raise exc
-        return self.value  # type: ignore[return-value]
-
-    def result(self, timeout: float | None = None) -> T:
-        """``get(timeout=timeout)``, as ``concurrent.futures.Future`` names it."""
-        return self.get(timeout=timeout)
+        return self.value  # type: ignore[no-any-return]
 
     @property
     def exception(self) -> BaseException | None:
@@ -194,8 +260,10 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
         Raises:
             TypeError: a callback is given but not callable.
+            RuntimeError: called from another thread than the promise's hub's.
         """
-        _check_callable("then", on_value, on_error)
+        self._check_thread("then")
+        _check_callables("then", on_value=on_value, on_error=on_error)
         return self._chain(Then(Promise(), on_value, on_error))
 
     def catch(self, on_error: Callable[[E], U], *exc_types: type[E]) -> Promise[T | U]:
@@ -207,7 +275,8 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             TypeError: ``on_error`` is not callable or an exc_type is not an
                 exception class.
         """
-        _check_callable("catch", on_error)
+        self._check_thread("catch")
+        _check_callables("catch", on_error=on_error, required=True)
         for exc_type in exc_types:
             if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
                 raise TypeError(f"catch() takes exception classes, got {exc_type!r}")
@@ -219,7 +288,8 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         Waits for a promise ``fn`` returns; an error from ``fn`` (raised or
         via its promise) replaces the outcome. Hub thread; no blocking.
         """
-        _check_callable("finally_", fn)
+        self._check_thread("finally_")
+        _check_callables("finally_", fn=fn, required=True)
         return self._chain(Finally(Promise(), fn))
 
     def tap(self, fn: Callable[[T], Any]) -> Promise[T]:
@@ -229,7 +299,8 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         returned promise; errors of this promise pass through without calling
         ``fn``. Hub thread; no blocking.
         """
-        _check_callable("tap", fn)
+        self._check_thread("tap")
+        _check_callables("tap", fn=fn, required=True)
         return self._chain(Tap(Promise(), fn))
 
     def _chain(self, link: Link) -> Promise[Any]:
@@ -247,7 +318,11 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         is asked to stop (``check_cancelled()`` raises inside it). A promise
         that follows another one is cancelled alone: what it follows may be
         shared and goes on. Must be called in the promise's hub thread.
+
+        Raises:
+            RuntimeError: called from another thread than the promise's hub's.
         """
+        self._check_thread("cancel")
         if self.ready():
             return False
         job = self._job
@@ -326,17 +401,19 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         return gather_settle(cls, iterable)  # type: ignore[no-any-return]
 
     @classmethod
-    def from_future(cls, future: concurrent.futures.Future[U]) -> Promise[U]:
+    def from_future(cls, future: concurrent.futures.Future[U]) -> Promise[U]:  # also gevent's proxies
         """Follow a ``concurrent.futures.Future`` completed in any thread.
 
         Must be called in the hub's thread; the outcome is delivered through
         the dispatcher, and the hub stays alive until it arrives.
         Cancelling the promise cancels the future if it has not started.
 
+        Futures of gevent's ``ThreadPoolExecutor`` are taken as well.
+
         Raises:
             TypeError: ``future`` is not a ``concurrent.futures.Future``.
         """
-        if not isinstance(future, concurrent.futures.Future):
+        if not isinstance(future, FUTURES):
             raise TypeError(f"from_future() takes a concurrent.futures.Future, got {future!r}")
         promise: Promise[U] = Promise()
         follow_future(promise, future)
@@ -362,10 +439,10 @@ def _timed_out(seconds: float | None) -> Timeout:
     return error
 
 
-def _check_callable(what: str, *fns: Any) -> None:
-    for fn in fns:
-        if fn is not None and not callable(fn):
-            raise TypeError(f"{what}() takes callables, got {fn!r}")
+def _check_callables(what: str, required: bool = False, **fns: Any) -> None:
+    for name, fn in fns.items():
+        if fn is not None or required:
+            check_callable(f"Promise.{what}()", fn, name)
 
 
 # -- unobserved errors ----------------------------------------------------------
