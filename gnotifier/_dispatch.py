@@ -60,6 +60,7 @@ __all__ = [
     "DISPATCHER_ATTR",
     "DRAIN_SLICE",
     "Dispatcher",
+    "all_dispatchers",
     "describe",
     "dispatcher_for",
     "retire_fork_watcher",
@@ -111,6 +112,7 @@ class Dispatcher:
         "_ref",  # whether _watcher is ref'd; hub thread only
         "_backlog_held",  # whether a hold covers calls left for the next drain; hub thread only
         "_slices",  # drain slices run so far: written by the hub, read racily by submitters
+        "_woken",  # whether the loop ever ran our watcher; hub thread only
         "_stalled_at",  # _slices when a submitter last saw the hub not draining; any thread, racy
         "_on_close",  # dict of callables run when the hub is destroyed; see add_close_callback()
         "__weakref__",
@@ -129,6 +131,7 @@ class Dispatcher:
         self._ref = False
         self._backlog_held = False
         self._slices = 0
+        self._woken = False
         self._stalled_at = -1
         self._on_close: dict[Callable[[], Any], None] = {}
         if get_ident() == self.thread_ident:
@@ -142,7 +145,7 @@ class Dispatcher:
     def _start(self) -> None:
         # Hub thread only.
         watcher: Any = self.hub.loop.async_()
-        watcher.start(self._drain)
+        watcher.start(self._wakeup)
         # Idle until something holds it; libuv makes async_ watchers ref'd.
         watcher.ref = False
         with self._lock:
@@ -254,8 +257,22 @@ class Dispatcher:
         self._wake()
         return True
 
+    @property
+    def ran(self) -> bool:
+        """Whether the hub's loop ever ran this dispatcher's watcher. Any thread."""
+        return self._woken
+
+    def unrun_calls(self) -> int:
+        """Calls queued for a live hub whose loop never ran (forgotten ``run()``). Any thread."""
+        return len(self._calls) if self._state is _OPEN and not self._woken else 0
+
+    def _wakeup(self) -> None:
+        # The watcher callback; hub thread only.
+        self._woken = True
+        self._drain()
+
     def _drain(self) -> None:
-        # The watcher callback; hub thread only. Runs at most DRAIN_SLICE of
+        # Hub thread only, from _wakeup() and after start and fork. Runs at most DRAIN_SLICE of
         # the calls queued when it started; the rest, and later ones, wait
         # for the next loop iteration, so a flood from other threads cannot
         # starve timers and sockets.
@@ -406,6 +423,11 @@ class Dispatcher:
 
 
 _dispatchers: weakref.WeakSet[Dispatcher] = weakref.WeakSet()
+
+
+def all_dispatchers() -> list[Dispatcher]:
+    """Every dispatcher still alive. Any thread."""
+    return list(_dispatchers)
 
 
 def retire_fork_watcher(threadpool: Any) -> None:

@@ -52,9 +52,8 @@ __all__ = [
 
 # What a promise follows: futures complete in another thread; gevent's
 # ThreadPoolExecutor hands out proxies that behave like futures.
-FUTURES: tuple[type, ...] = (concurrent.futures.Future,) + tuple(
-    kind for kind in (getattr(threadpool, "_FutureProxy", None),) if kind is not None
-)
+_PROXY = getattr(threadpool, "_FutureProxy", None)
+FUTURES: tuple[type, ...] = (concurrent.futures.Future,) if _PROXY is None else (concurrent.futures.Future, _PROXY)
 AWAITABLES: tuple[type, ...] = (AsyncResult, *FUTURES)
 
 # The AsyncResult primitives, called past Promise's checked overrides by the

@@ -19,6 +19,7 @@ import gevent
 from gevent.exceptions import LoopExit
 from gevent.hub import get_hub
 
+from ._checks import check_callable, check_seconds
 from ._dispatch import DISPATCHER_ATTR, Dispatcher, dispatcher_for
 from ._outcome import Outcome, Value, capture
 
@@ -27,7 +28,7 @@ __all__ = ["Timer", "delay", "interval", "run"]
 T = TypeVar("T")
 
 
-def run(main: Callable[..., T], *args: Any) -> T:
+def run(main: Callable[..., T], /, *args: Any) -> T:
     """Run ``main(*args)`` in a greenlet of this thread's hub until all is done.
 
     Returns ``main``'s value once it has finished *and* the hub has nothing
@@ -40,8 +41,7 @@ def run(main: Callable[..., T], *args: Any) -> T:
         RuntimeError: called inside the hub or a greenlet.
         LoopExit: the hub ran out of things to do before ``main`` finished.
     """
-    if not callable(main):
-        raise TypeError(f"run() needs a callable, got {main!r}")
+    check_callable("run()", main, "main")
     hub = get_hub()
     if gevent.getcurrent() is not hub.parent:
         raise RuntimeError("run() must be called from the thread's main greenlet, not inside a greenlet or the hub")
@@ -148,16 +148,12 @@ class Timer:
 
 
 def _start_timer(what: str, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> Timer:
-    if not callable(fn):
-        raise TypeError(f"{what}() needs a callable, got {fn!r}")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{what}() needs seconds as a number, got {seconds!r}")
-    if seconds < 0 or (repeat and seconds <= 0):
-        raise ValueError(f"{what}() needs {'positive' if repeat else 'non-negative'} seconds, got {seconds}")
-    return Timer(dispatcher_for(get_hub()), float(seconds), repeat, fn, args)
+    check_callable(f"{what}()", fn)
+    seconds = check_seconds(f"{what}()", seconds, positive=repeat)
+    return Timer(dispatcher_for(get_hub()), seconds, repeat, fn, args)
 
 
-def delay(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
+def delay(seconds: float, fn: Callable[..., Any], /, *args: Any) -> Timer:
     """Run ``fn(*args)`` in hub context after ``seconds`` (cl-async's ``with-delay``).
 
     Binds to the calling thread's hub; does not block. The pending timer
@@ -170,7 +166,7 @@ def delay(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
     return _start_timer("delay", seconds, False, fn, args)
 
 
-def interval(seconds: float, fn: Callable[..., Any], *args: Any) -> Timer:
+def interval(seconds: float, fn: Callable[..., Any], /, *args: Any) -> Timer:
     """Run ``fn(*args)`` in hub context every ``seconds`` until cancelled.
 
     Binds to the calling thread's hub; does not block. Keeps the hub alive

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from gevent.hub import get_hub
 
+from ._checks import check_callable
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import HubClosed, NotifierFreed
 from ._native import allocate_lock
@@ -71,15 +72,15 @@ class Notifier:
     def __init__(
         self,
         callback: Callable[..., Any],
+        /,
         *args: Any,
         single_shot: bool = True,
         on_error: Callable[[BaseException], Any] | None = None,
         ref: bool = True,
     ) -> None:
-        if not callable(callback):
-            raise TypeError(f"Notifier() needs a callable callback, got {callback!r}")
-        if on_error is not None and not callable(on_error):
-            raise TypeError(f"Notifier(on_error=) must be callable or None, got {on_error!r}")
+        check_callable("Notifier()", callback, "callback")
+        if on_error is not None:
+            check_callable("Notifier()", on_error, "on_error")
         self._dispatcher: Dispatcher = dispatcher_for(get_hub())
         self._lock = allocate_lock()
         self._delivering = allocate_lock()
@@ -207,6 +208,7 @@ class Notifier:
 
 def make_notifier(
     callback: Callable[..., Any],
+    /,
     *args: Any,
     single_shot: bool = True,
     on_error: Callable[[BaseException], Any] | None = None,

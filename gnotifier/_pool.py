@@ -29,6 +29,7 @@ from gevent.hub import get_hub
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
+from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
 from ._gather import as_list
@@ -118,22 +119,22 @@ class Pool:
 
     # -- submitting (hub thread) ----------------------------------------------
 
-    def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Promise[T]:
+    def work(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Promise[T]:
         """Run ``fn(*args, **kwargs)`` in the pool; returns its promise at once.
 
         Must be called in the pool's hub thread. Never blocks, except that with
         ``max_pending`` a greenlet waits cooperatively for room. ``fn`` sees a
         copy of the caller's contextvars (thread pools). Any exception ``fn``
-        raises rejects the promise with that very object.
+        raises rejects the promise with that very object. ``fn`` is
+        positional-only, so every keyword, ``fn=`` included, reaches it.
 
         Raises:
-            TypeError: ``fn`` is not callable.
+            TypeError: ``fn`` is not callable, or is a coroutine function.
             PoolClosed: after ``shutdown()``.
             PoolFull: ``max_pending`` reached and called in hub context.
             RuntimeError: called from another thread than the pool's hub's.
         """
-        if not callable(fn):
-            raise TypeError(f"work() needs a callable, got {fn!r}; pass the function, not its result")
+        check_callable("Pool.work()", fn)
         self._dispatcher.check_hub_thread("Pool.work()")
         if self._closed:
             raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
@@ -179,10 +180,12 @@ class Pool:
         thread; does not block (beyond ``work()``).
 
         Raises:
-            TypeError: ``fn`` is not callable or ``iterable`` is not iterable.
+            TypeError: ``fn`` is not callable (or a coroutine function), or
+                ``iterable`` is not iterable.
+            RuntimeError: called from another thread than the pool's hub's.
         """
-        if not callable(fn):
-            raise TypeError(f"map() needs a callable, got {fn!r}")
+        check_callable("Pool.map()", fn)
+        self._dispatcher.check_hub_thread("Pool.map()")
         promises = [self.work(fn, item) for item in as_list("Pool.map()", iterable)]
         return Promise.all(promises)
 
@@ -258,7 +261,13 @@ class Pool:
             (succeeded), ``failed`` (raised), ``cancelled`` (rejected with
             Cancelled) and ``threads`` (live worker threads). The first five
             add up to the jobs accepted.
+
+        Raises:
+            RuntimeError: called from another thread than the pool's hub's
+                while that hub lives.
         """
+        if not self._dispatcher.closed:  # a destroyed hub's thread touches nothing any more
+            self._dispatcher.check_hub_thread("Pool.stats()")
         if self._crew is not None:
             counts = self._crew.counts()
             pending, running, threads = counts["pending"], counts["running"], counts["threads"]
@@ -293,8 +302,11 @@ class Pool:
 
         Raises:
             TimeoutError: ``timeout`` elapsed; the message says what still runs.
-            RuntimeError: ``wait`` in hub context, which must not block.
+            RuntimeError: ``wait`` in hub context, which must not block, or
+                called from another thread than the pool's hub's.
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
         """
+        timeout = check_timeout("Pool.shutdown()", timeout)
         self._dispatcher.check_hub_thread("Pool.shutdown()")
         if wait and getcurrent() is self._dispatcher.hub:
             raise RuntimeError("Pool.shutdown(wait=True) cannot wait in hub context; call it from a greenlet")
@@ -390,10 +402,7 @@ def outcome_of(future: concurrent.futures.Future[Any]) -> Outcome:
 
 def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> None:
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"Pool(size=) must be an int or None, got {size!r}")
-        if size < 1:
-            raise ValueError(f"Pool(size=) must be at least 1, got {size}")
+        check_count("Pool()", size, "size= (or None for the hub's threadpool)", maximum=MAX_COUNT)
         if executor is not None:
             raise ValueError("Pool() takes size= or executor=, not both: the executor decides its own size")
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
@@ -401,10 +410,7 @@ def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> N
     if not isinstance(name, str):
         raise TypeError(f"Pool(name=) must be a str, got {name!r}")
     if max_pending is not None:
-        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
-            raise TypeError(f"Pool(max_pending=) must be an int or None, got {max_pending!r}")
-        if max_pending < 1:
-            raise ValueError(f"Pool(max_pending=) must be at least 1 (or None for no bound), got {max_pending}")
+        check_count("Pool()", max_pending, "max_pending= (or None for no bound)", maximum=MAX_COUNT)
 
 
 def default_pool() -> Pool:
@@ -420,16 +426,17 @@ def default_pool() -> Pool:
     return pool
 
 
-def work(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Promise[T]:
+def work(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Promise[T]:
     """Run ``fn(*args, **kwargs)`` on a real OS thread; returns its promise at once.
 
     ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
     thread's hub's native threadpool (real threads also after
     ``monkey.patch_all()``), in a copy of the caller's contextvars, and its
     outcome settles the promise in the hub, never from the worker thread.
-    The hub stays alive until it settles. Never blocks the caller.
+    The hub stays alive until it settles. Never blocks the caller. ``fn``
+    is positional-only, so every keyword, ``fn=`` included, reaches it.
 
     Raises:
-        TypeError: ``fn`` is not callable.
+        TypeError: ``fn`` is not callable, or is a coroutine function.
     """
     return default_pool().work(fn, *args, **kwargs)

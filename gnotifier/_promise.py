@@ -201,7 +201,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         exc = ar_exception.__get__(self)
         if exc is not None:
             raise exc
-        return self.value  # type: ignore[no-any-return]
+        return self.value  # type: ignore[return-value]
 
     @property
     def exception(self) -> BaseException | None:

@@ -25,6 +25,7 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
+from ._checks import check_callable, check_timeout
 from ._dispatch import DISPATCHER_ATTR, Dispatcher, describe, dispatcher_for, target_dispatcher, thread_state
 from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, start_new_thread
@@ -35,7 +36,7 @@ __all__ = ["Thread", "call_in_hub", "call_soon_threadsafe", "start_thread"]
 T = TypeVar("T")
 
 
-def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = None) -> None:
+def call_soon_threadsafe(fn: Callable[..., Any], /, *args: Any, hub: Hub | None = None) -> None:
     """Queue ``fn(*args)`` to run soon in hub context. Safe to call from any thread.
 
     Every accepted call runs exactly once, in the order each thread made its
@@ -52,8 +53,7 @@ def call_soon_threadsafe(fn: Callable[..., Any], *args: Any, hub: Hub | None = N
         HubClosed: the target hub was destroyed.
         RuntimeError: no target hub: pass ``hub=``.
     """
-    if not callable(fn):
-        raise TypeError(f"call_soon_threadsafe() needs a callable, got {fn!r}")
+    check_callable("call_soon_threadsafe()", fn)
     # Fast paths first: this is the call other threads make millions of times.
     if hub is None:
         dispatcher = getattr(thread_state, "dispatcher", None) or target_dispatcher(None, "call_soon_threadsafe()")
@@ -74,7 +74,7 @@ def _run_held(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, .
     dispatcher.run_reporting(fn, *args)
 
 
-def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:
+def call_in_hub(fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:
     """Run ``fn(*args)`` in a new greenlet of the hub and wait for it, from a foreign thread.
 
     Blocks the calling thread (not the hub) until ``fn`` returns, and gives
@@ -89,8 +89,8 @@ def call_in_hub(fn: Callable[..., Any], *args: Any, timeout: float | None = None
         HubClosed: the target hub was destroyed before the call finished.
         TypeError: ``fn`` is not callable.
     """
-    if not callable(fn):
-        raise TypeError(f"call_in_hub() needs a callable, got {fn!r}")
+    check_callable("call_in_hub()", fn)
+    timeout = check_timeout("call_in_hub()", timeout)
     dispatcher = target_dispatcher(hub, "call_in_hub()")
     if dispatcher.in_hub_thread():
         raise RuntimeError(
@@ -198,7 +198,11 @@ class Thread:
 
         Returns:
             True if the thread finished, False on timeout.
+
+        Raises:
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
         """
+        timeout = check_timeout("Thread.join()", timeout)
         if get_hub_if_exists() is self._dispatcher.hub and self._dispatcher.in_hub_thread():
             return bool(self._finished.wait(timeout))
         if self._done.acquire(True, -1 if timeout is None else timeout):
@@ -210,7 +214,7 @@ class Thread:
 _names = itertools.count(1)
 
 
-def start_thread(fn: Callable[..., Any], *args: Any, name: str | None = None) -> Thread:
+def start_thread(fn: Callable[..., Any], /, *args: Any, name: str | None = None) -> Thread:
     """Run ``fn(*args)`` in a new real OS thread, also after ``monkey.patch_all()``.
 
     The thread belongs to the calling thread's hub: the hub stays alive
@@ -221,8 +225,7 @@ def start_thread(fn: Callable[..., Any], *args: Any, name: str | None = None) ->
     Raises:
         TypeError: ``fn`` is not callable or ``name`` is not a str.
     """
-    if not callable(fn):
-        raise TypeError(f"start_thread() needs a callable, got {fn!r}")
+    check_callable("start_thread()", fn)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"start_thread(name=) must be a str or None, got {name!r}")
     dispatcher = dispatcher_for(get_hub())

@@ -43,7 +43,7 @@ import warnings
 import weakref
 from typing import Any, Callable
 
-from ._dispatch import Dispatcher, retire_fork_watcher, thread_state
+from ._dispatch import Dispatcher, all_dispatchers, retire_fork_watcher, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
@@ -386,15 +386,25 @@ def _at_exit() -> None:
     global _exiting
     _exiting = True
     crews = list(_crews)
-    dropped = sum(crew.stop_for_exit() for crew in crews)
+    dropped = {crew: crew.stop_for_exit() for crew in crews}
     for crew in crews:
         crew.wait_for_exit()
-    if dropped:
-        warnings.warn(
-            f"gnotifier: {dropped} queued job(s) never started and were dropped at interpreter exit; "
-            f"wait for their promises (gnotifier.run(main) does) before the program ends",
-            RuntimeWarning,
-            stacklevel=1,
+    # Results of the jobs just waited for are queued by now. Calls queued
+    # for a hub whose loop never ran mean a script that forgot run().
+    unrun = sum(dispatcher.unrun_calls() for dispatcher in all_dispatchers())
+    forgot_run = unrun > 0 or any(count and not crew.dispatcher.ran for crew, count in dropped.items())
+    lost = [f"{sum(dropped.values())} queued job(s) never started"] if any(dropped.values()) else []
+    if unrun:
+        lost.append(f"{unrun} call(s) (work results, notifier triggers) waited for a hub that never ran")
+    if lost:
+        advice = (
+            "run the program's main with gnotifier.run(main), which returns once all of it is done"
+            if forgot_run
+            else "wait for their promises (gnotifier.run(main) does) before the program ends"
+        )
+        # Explicit: there is no caller's line to show at exit.
+        warnings.warn_explicit(
+            f"at interpreter exit {' and '.join(lost)}; they were dropped: {advice}", RuntimeWarning, "gnotifier", 0
         )
 
 
