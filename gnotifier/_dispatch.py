@@ -53,6 +53,7 @@ from typing import Any, Callable
 from gevent._hub_local import get_hub_if_exists
 from gevent.hub import Hub, reinit
 
+from . import _checks
 from ._errors import HubClosed
 from ._native import allocate_lock, get_ident, sleep, thread_local
 
@@ -290,6 +291,7 @@ class Dispatcher:
                 self._report(fn)
             # Not holding on to the call's arguments until the next batch.
             del fn, args
+        _checks.recent = _checks.NOTHING  # nor on the last callable checked (see there)
         if calls and self._state is _OPEN:
             # Calls left over: the loop must neither exit nor sleep before
             # it comes back for them. A sender that appended after we

@@ -132,7 +132,8 @@ def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
         here = get_hub()
     for item in items:  # all checked before any is linked
         if isinstance(item, cls):
-            item._check_thread(what)
+            if item._home is not here:  # the common case, inlined: no call
+                item._check_thread(what)
         elif isinstance(item, AsyncResult) and item.hub is not None and item.hub is not here:
             raise RuntimeError(
                 f"Promise.{what}() must be called in the thread of its promises' hub; from another "

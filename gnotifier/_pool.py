@@ -29,6 +29,7 @@ from gevent.hub import get_hub
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
+from . import _checks
 from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
@@ -134,7 +135,9 @@ class Pool:
             PoolFull: ``max_pending`` reached and called in hub context.
             RuntimeError: called from another thread than the pool's hub's.
         """
-        check_callable("Pool.work()", fn)
+        if fn is not _checks.recent:  # see there: checked once per drain
+            check_callable("Pool.work()", fn)
+            _checks.recent = fn
         self._dispatcher.check_hub_thread("Pool.work()")
         if self._closed:
             raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
