@@ -42,7 +42,7 @@ class Error:
 Outcome = Union[Value[Any], Error]
 
 
-def capture(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
+def capture(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Outcome:
     """Run ``fn(*args, **kwargs)`` and return what it produced. Any thread."""
     try:
         return Value(fn(*args, **kwargs))

@@ -340,10 +340,15 @@ class Crew:
         # Worker thread. The outcome is complete before submit(), which
         # orders it for the hub.
         thread_state.job = job
-        if job.kwargs is None:
-            outcome = capture(job.context.run, job.fn, *job.args)
-        else:
-            outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)
+        try:
+            if job.kwargs is None:
+                outcome = capture(job.context.run, job.fn, *job.args)
+            else:
+                outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)
+        except BaseException as exc:  # noqa: BLE001 - a job must settle even if calling it fails here
+            # Only a fault of ours gets here (capture() catches what the job
+            # raises); unsettled, the job would keep its hub alive forever.
+            outcome = Error(exc)
         thread_state.job = None
         self.dispatcher.submit_if_open(self._finish, (job, outcome))
         # Drop the outcome now: a traceback keeps frames and contexts alive.

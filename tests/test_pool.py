@@ -926,6 +926,19 @@ def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) 
     }
 
 
+def test_work_settles_even_when_calling_the_job_fails_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: work(f, fn=1) made calling the job itself raise in the
+    # worker loop (a keyword clash); the loop died, the promise never
+    # settled and its hold kept the hub alive forever.
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("calling the job failed")
+
+    monkeypatch.setattr(gnotifier._worker, "capture", broken)
+    promise = gnotifier.work(int, "1")
+    with pytest.raises(TypeError, match="calling the job failed"):
+        promise.get(timeout=WAIT)
+
+
 EXIT_MID_JOB = """\
 import sys, threading, time
 if sys.argv[2] == "patched":
