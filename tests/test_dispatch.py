@@ -302,12 +302,18 @@ class _CountingSleep:
         self.real(seconds)
 
 
-def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def back_off_steps(monkeypatch: pytest.MonkeyPatch) -> _CountingSleep:
+    """Counts the steps a flooding thread sleeps (flow control)."""
+    sleep = _CountingSleep(gnotifier._dispatch.sleep)
+    monkeypatch.setattr(gnotifier._dispatch, "sleep", sleep)
+    return sleep
+
+
+def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(back_off_steps: _CountingSleep) -> None:
     # Regression: 8 flooding threads starved the hub's thread of the GIL
     # (heartbeat late by 500 ms at p99) and grew the queue without bound.
     dispatch = gnotifier._dispatch
-    sleep = _CountingSleep(dispatch.sleep)
-    monkeypatch.setattr(dispatch, "sleep", sleep)
     total = 8 * dispatch.BACKLOG_HIGH
     record: list[int] = []
     deepest = [0]
@@ -329,15 +335,13 @@ def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(monkeypatc
     wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
     _join(thread)
     assert record == list(range(total))
-    assert sleep.steps > 0 and deepest[0] <= dispatch.BACKLOG_HIGH + 1
+    assert back_off_steps.steps > 0 and deepest[0] <= dispatch.BACKLOG_HIGH + 1
 
 
-def test_flood_does_not_wait_on_a_hub_that_is_not_draining(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flood_does_not_wait_on_a_hub_that_is_not_draining(back_off_steps: _CountingSleep) -> None:
     # A blocked hub cannot drain: the submitter gives up waiting once, after
     # STALLED seconds, instead of waiting per call (or forever).
     dispatch = gnotifier._dispatch
-    sleep = _CountingSleep(dispatch.sleep)
-    monkeypatch.setattr(dispatch, "sleep", sleep)
     total = 4 * dispatch.BACKLOG_HIGH
     record: list[int] = []
     hub = gevent.get_hub()
@@ -352,7 +356,7 @@ def test_flood_does_not_wait_on_a_hub_that_is_not_draining(monkeypatch: pytest.M
     _join(thread)  # the hub's thread is blocked all along
     wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
     assert record == list(range(total))
-    assert 0 < sleep.steps <= round(dispatch.STALLED / dispatch.BACK_OFF_STEP) + 1
+    assert 0 < back_off_steps.steps <= round(dispatch.STALLED / dispatch.BACK_OFF_STEP) + 1
 
 
 # -- errors --------------------------------------------------------------------
