@@ -50,11 +50,11 @@ import weakref
 from collections import deque
 from typing import Any, Callable
 
-from gevent._hub_local import get_hub_if_exists
 from gevent.hub import Hub, reinit
 
 from . import _checks
 from ._errors import HubClosed
+from ._gevent import before_hub_destroy, get_hub_if_exists, hub_threadpool_if_made, retire_fork_watcher
 from ._native import allocate_lock, get_ident, sleep, thread_local
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "all_dispatchers",
     "describe",
     "dispatcher_for",
-    "retire_fork_watcher",
     "target_dispatcher",
     "thread_state",
 ]
@@ -432,25 +431,6 @@ def all_dispatchers() -> list[Dispatcher]:
     return list(_dispatchers)
 
 
-def retire_fork_watcher(threadpool: Any) -> None:
-    """Close a gevent ThreadPool's fork watcher before the pool resets itself in a child.
-
-    Call in a forked child, before ``threadpool._on_fork()`` (gevent's
-    ``reinit()`` calls it for ``hub.threadpool``). That reset replaces the
-    watcher, and on libuv a fork watcher left to the garbage collector
-    there frees its handle while the loop still lists it (valgrind: invalid
-    writes in uv_async_init and uv__async_fork; then a crash in
-    uv__async_io). Closed first, it leaves the loop cleanly. Does nothing
-    for a pool already reset in this process, or for None.
-    """
-    if threadpool is None or threadpool.pid == os.getpid():
-        return
-    watcher = threadpool.fork_watcher
-    if watcher is not None:
-        watcher.stop()  # on libuv, close() alone leaves it in the loop's list
-        watcher.close()
-
-
 def _after_fork_in_child() -> None:
     # Registered at import, so it runs before any after_in_child hook a
     # user registers later: work() inside such a hook finds a working hub.
@@ -461,7 +441,7 @@ def _after_fork_in_child() -> None:
     # wakeups. gevent's own fork does this, but a raw os.fork() does not.
     hub = get_hub_if_exists()
     if hub is not None and hub.loop is not None:
-        retire_fork_watcher(getattr(hub, "_threadpool", None))  # the property would make one
+        retire_fork_watcher(hub_threadpool_if_made(hub))
         reinit(hub)
     for dispatcher in list(_dispatchers):
         dispatcher._after_fork_in_child()
@@ -492,7 +472,7 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
     with _create_lock:
         dispatcher = getattr(hub, DISPATCHER_ATTR, None)
         if dispatcher is None:
-            # Checked under the lock that _destroy_hub() takes first, so no
+            # Checked under the lock _close_before_destroy() takes first, so no
             # dispatcher is born on a hub whose destroy() has begun.
             if hub.loop is None or getattr(hub, _DESTROYING_ATTR, False):
                 raise HubClosed(_closed_message(hub))
@@ -502,21 +482,17 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
     return dispatcher
 
 
-_original_hub_destroy = Hub.destroy
-
-
-def _destroy_hub(hub: Hub, destroy_loop: bool | None = None) -> None:
-    # Stands in for Hub.destroy(): mark the hub, then close its dispatcher
-    # while the loop still works, then let gevent tear the loop down.
+def _close_before_destroy(hub: Hub) -> None:
+    # Runs first in every hub.destroy(): mark the hub, then close its
+    # dispatcher while the loop still works; gevent tears the loop down after.
     with _create_lock:
         setattr(hub, _DESTROYING_ATTR, True)
         dispatcher: Dispatcher | None = getattr(hub, DISPATCHER_ATTR, None)
     if dispatcher is not None:
         dispatcher.close()
-    _original_hub_destroy(hub, destroy_loop)
 
 
-Hub.destroy = _destroy_hub  # type: ignore[method-assign,assignment]  # see the header
+before_hub_destroy(_close_before_destroy)
 
 
 def target_dispatcher(hub: Hub | None, what: str) -> Dispatcher:

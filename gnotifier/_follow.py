@@ -28,13 +28,12 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Callable
 
-from gevent import threadpool
-from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled
+from ._gevent import FUTURE_PROXY, get_hub_if_exists
 
 __all__ = [
     "AWAITABLES",
@@ -52,8 +51,9 @@ __all__ = [
 
 # What a promise follows: futures complete in another thread; gevent's
 # ThreadPoolExecutor hands out proxies that behave like futures.
-_PROXY = getattr(threadpool, "_FutureProxy", None)
-FUTURES: tuple[type, ...] = (concurrent.futures.Future,) if _PROXY is None else (concurrent.futures.Future, _PROXY)
+FUTURES: tuple[type, ...] = (
+    (concurrent.futures.Future,) if FUTURE_PROXY is None else (concurrent.futures.Future, FUTURE_PROXY)
+)
 AWAITABLES: tuple[type, ...] = (AsyncResult, *FUTURES)
 
 # The AsyncResult primitives, called past Promise's checked overrides by the

@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Iterable
 
-from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._follow import ar_exception, copy_outcome, link_later, reject, resolve
+from ._gevent import get_hub_if_exists
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup

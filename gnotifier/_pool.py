@@ -34,6 +34,7 @@ from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
 from ._gather import as_list
+from ._gevent import kill_threadpool
 from ._outcome import Error, Outcome, Value
 from ._promise import Promise
 from ._worker import Crew, Job
@@ -342,7 +343,7 @@ class Pool:
         if self._crew is not None:
             self._crew.close()
         if self._owned is not None:
-            self._dispatcher.hub.loop.run_callback(_kill_threadpool, self._owned)
+            self._dispatcher.hub.loop.run_callback(kill_threadpool, self._owned)
 
     def _hub_destroyed(self) -> None:
         # Hub thread, from hub.destroy(): nothing may wait here, and the
@@ -352,15 +353,6 @@ class Pool:
             self._cancel_pending()
             if self._crew is not None:
                 self._crew.close()
-
-
-def _kill_threadpool(threadpool: ThreadPool) -> None:
-    # Hub context. On libuv, gevent's simulated fork watcher stays in the
-    # loop's set of fork watchers, holding its callback, after close(),
-    # which is all kill() does to it; stop() takes it out (and is allowed
-    # after close() on every loop).
-    threadpool.kill()
-    threadpool.fork_watcher.stop()
 
 
 class _WeakCall:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Callable, Generic, Iterable, TypeVar, overload
 
-from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from gevent.timeout import Timeout
 
@@ -38,6 +37,7 @@ from ._dispatch import dispatcher_for
 from ._errors import AlreadySettled, Cancelled
 from ._follow import AWAITABLES, FUTURES, ar_exception, ar_set, ar_set_exception, follow, follow_future, link_later
 from ._gather import gather_all, gather_any, gather_race, gather_settle
+from ._gevent import get_hub_if_exists
 from ._links import Catch, Finally, Link, Tap, Then
 from ._outcome import Outcome, Value
 

@@ -21,7 +21,6 @@ import itertools
 from typing import Any, Callable, TypeVar
 
 import gevent
-from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
@@ -29,6 +28,7 @@ from . import _checks
 from ._checks import check_callable, check_timeout
 from ._dispatch import DISPATCHER_ATTR, Dispatcher, describe, dispatcher_for, target_dispatcher, thread_state
 from ._errors import HubClosed
+from ._gevent import get_hub_if_exists
 from ._native import allocate_lock, get_ident, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
 

@@ -28,11 +28,9 @@
 #   plain attribute reads and writes are seen by every thread in program
 #   order. A job is claimed by whoever pops it from ``_unstarted`` first: a
 #   worker about to run it, or cancel(). No lock is taken per job.
-# - gevent's ThreadPool runs tasks given as (func, args, kwargs, result) on
-#   its task_queue, adjust() starts threads for them and _on_fork() resets
-#   it in a forked child (all stable from gevent 24.10 to 26.x); adjust()
-#   must run in the pool's hub thread. We bypass spawn() so that no per-task
-#   watcher keeps the loop alive while a worker merely waits for jobs.
+# - A worker loop is one task of a gevent ThreadPool, run without a
+#   watcher of its own (_gevent.run_on_threadpool()), so an idle worker
+#   keeps no loop alive.
 from __future__ import annotations
 
 import atexit
@@ -43,8 +41,9 @@ import warnings
 import weakref
 from typing import Any, Callable
 
-from ._dispatch import Dispatcher, all_dispatchers, retire_fork_watcher, thread_state
+from ._dispatch import Dispatcher, all_dispatchers, thread_state
 from ._errors import Cancelled, PoolClosed
+from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, Outcome, capture
 
@@ -84,21 +83,6 @@ class Job:
     def cancel(self) -> bool:
         """Cancel if not started (True); else ask it to stop (False). Hub thread."""
         return self.crew.cancel(self)
-
-
-class _TaskSink:
-    # Stands in for the ThreadResult gevent's worker reports a task's end to.
-    # Our worker loop catches everything, so these see only its return.
-    __slots__ = ()
-
-    def set(self, value: object) -> None:
-        pass
-
-    def handle_error(self, context: object, exc_info: Any) -> None:
-        pass
-
-
-_SINK = _TaskSink()
 
 
 class Crew:
@@ -176,8 +160,7 @@ class Crew:
             self._threads += 1
             self._serial += 1
             serial = self._serial
-        self.threadpool.task_queue.put((self._loop, (serial,), {}, _SINK))
-        self.threadpool.adjust()
+        run_on_threadpool(self.threadpool, self._loop, serial)
 
     def cancel(self, job: Job) -> bool:
         """Cancel and reject ``job`` if no loop claimed it yet. Hub thread.
@@ -247,12 +230,7 @@ class Crew:
         self._unstarted = {}
         if not self.dispatcher.in_hub_thread():
             return  # the hub's thread did not survive the fork: nobody waits
-        # gevent resets its ThreadPool from a fork watcher, some loop
-        # iterations from now, dropping any task queued before; reset it now
-        # (its own pid check makes gevent's later call a no-op), closing
-        # the watcher it replaces first (see retire_fork_watcher()).
-        retire_fork_watcher(self.threadpool)
-        self.threadpool._on_fork()
+        reset_threadpool_in_child(self.threadpool)
         for job in orphans:
             self._reject(job, "the process forked while this job was queued or running in the parent")
 
