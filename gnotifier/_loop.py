@@ -21,7 +21,7 @@ from gevent.hub import get_hub
 
 from ._checks import check_callable, check_seconds
 from ._dispatch import DISPATCHER_ATTR, Dispatcher, dispatcher_for
-from ._outcome import Outcome, Value, capture
+from ._outcome import Outcome, capture
 
 __all__ = ["Timer", "delay", "interval", "run"]
 
@@ -58,15 +58,7 @@ def run(main: Callable[..., T], /, *args: Any) -> T:
             f"run(): the hub has nothing left to do but {main!r} has not finished: "
             f"it waits for something that nothing will deliver"
         )
-    outcome = box.pop()
-    if type(outcome) is Value:
-        return outcome.value  # type: ignore[no-any-return]
-    error = outcome.error  # type: ignore[union-attr]
-    del outcome
-    try:
-        raise error
-    finally:
-        del error
+    return box.pop().unwrap()  # type: ignore[no-any-return]
 
 
 def _wait_until_idle(hub: Any) -> None:

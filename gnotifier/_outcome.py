@@ -8,7 +8,7 @@ thread before the hand-off and read by the hub after it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar, Union
+from typing import Any, Callable, Generic, NoReturn, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -26,6 +26,10 @@ class Value(Generic[T]):
     def __repr__(self) -> str:
         return f"Value({self.value!r})"
 
+    def unwrap(self) -> T:
+        """The value."""
+        return self.value
+
 
 class Error:
     """A call that raised ``error`` (any BaseException, traceback attached)."""
@@ -37,6 +41,19 @@ class Error:
 
     def __repr__(self) -> str:
         return f"Error({self.error!r})"
+
+    def unwrap(self) -> NoReturn:
+        """Raise the error, with its own traceback; once.
+
+        The error is dropped from this outcome first, and the raising frame
+        lets go of it: a traceback would otherwise keep frames (and this
+        outcome) alive in a cycle.
+        """
+        error, self.error = self.error, None  # type: ignore[assignment]
+        try:
+            raise error
+        finally:
+            del error
 
 
 Outcome = Union[Value[Any], Error]

@@ -109,14 +109,7 @@ def call_in_hub(fn: Callable[..., Any], /, *args: Any, timeout: float | None = N
         raise TimeoutError(f"call_in_hub({fn!r}) got no answer within {timeout} s; it goes on in the hub")
     outcome = reply.outcome
     del reply
-    if type(outcome) is Value:
-        return outcome.value
-    error = outcome.error  # type: ignore[union-attr]
-    del outcome
-    try:
-        raise error
-    finally:
-        del error  # the traceback would keep this frame alive
+    return outcome.unwrap()  # type: ignore[union-attr]
 
 
 class _Reply:
