@@ -13,6 +13,7 @@
 #   after it returned in the hub's thread.
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, TypeVar
 
 import gevent
@@ -25,10 +26,16 @@ from ._outcome import Outcome, capture
 
 __all__ = ["Timer", "delay", "interval", "run"]
 
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:
+    from typing_extensions import TypeVarTuple, Unpack
+
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
-def run(main: Callable[..., T], /, *args: Any) -> T:
+def run(main: Callable[[Unpack[Ts]], T], /, *args: Unpack[Ts]) -> T:
     """Run ``main(*args)`` in a greenlet of this thread's hub until all is done.
 
     Returns ``main``'s value once it has finished *and* the hub has nothing
@@ -145,7 +152,7 @@ def _start_timer(what: str, seconds: float, repeat: bool, fn: Callable[..., Any]
     return Timer(dispatcher_for(get_hub()), seconds, repeat, fn, args)
 
 
-def delay(seconds: float, fn: Callable[..., Any], /, *args: Any) -> Timer:
+def delay(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts]) -> Timer:
     """Run ``fn(*args)`` in hub context after ``seconds`` (cl-async's ``with-delay``).
 
     Binds to the calling thread's hub; does not block. The pending timer
@@ -158,7 +165,7 @@ def delay(seconds: float, fn: Callable[..., Any], /, *args: Any) -> Timer:
     return _start_timer("delay", seconds, False, fn, args)
 
 
-def interval(seconds: float, fn: Callable[..., Any], /, *args: Any) -> Timer:
+def interval(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts]) -> Timer:
     """Run ``fn(*args)`` in hub context every ``seconds`` until cancelled.
 
     Binds to the calling thread's hub; does not block. Keeps the hub alive

@@ -20,6 +20,7 @@
 #   hub-thread only and reached from elsewhere through the dispatcher.
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 from gevent.hub import get_hub
@@ -30,6 +31,13 @@ from ._errors import HubClosed, NotifierFreed
 from ._native import allocate_lock
 
 __all__ = ["Notifier", "make_notifier"]
+
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:
+    from typing_extensions import TypeVarTuple, Unpack
+
+Ts = TypeVarTuple("Ts")
 
 _OPEN, _FREED = "open", "freed"
 
@@ -71,9 +79,9 @@ class Notifier:
 
     def __init__(
         self,
-        callback: Callable[..., Any],
+        callback: Callable[[Unpack[Ts]], object],
         /,
-        *args: Any,
+        *args: Unpack[Ts],
         single_shot: bool = True,
         on_error: Callable[[BaseException], Any] | None = None,
         ref: bool = True,
@@ -87,7 +95,7 @@ class Notifier:
         self._state = _OPEN
         self._queued = False
         self._callback: Callable[..., Any] | None = callback
-        self._args = args
+        self._args: tuple[Any, ...] = args
         self._on_error = on_error
         self._single_shot = bool(single_shot)
         self._held = bool(ref)
@@ -207,9 +215,9 @@ class Notifier:
 
 
 def make_notifier(
-    callback: Callable[..., Any],
+    callback: Callable[[Unpack[Ts]], object],
     /,
-    *args: Any,
+    *args: Unpack[Ts],
     single_shot: bool = True,
     on_error: Callable[[BaseException], Any] | None = None,
     ref: bool = True,

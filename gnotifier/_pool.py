@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 import weakref
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -41,7 +42,13 @@ from ._worker import Crew, Job
 
 __all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "default_pool", "outcome_of", "work"]
 
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:
+    from typing_extensions import ParamSpec
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 IDLE_TIMEOUT = 5  # seconds an idle worker of a pool's own threads waits; matches gevent's pool
 # Seconds an idle worker on the hub's shared threadpool waits before giving
@@ -121,7 +128,7 @@ class Pool:
 
     # -- submitting (hub thread) ----------------------------------------------
 
-    def work(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Promise[T]:
+    def work(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]:
         """Run ``fn(*args, **kwargs)`` in the pool; returns its promise at once.
 
         Must be called in the pool's hub thread. Never blocks, except that with
@@ -421,7 +428,7 @@ def default_pool() -> Pool:
     return pool
 
 
-def work(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Promise[T]:
+def work(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]:
     """Run ``fn(*args, **kwargs)`` on a real OS thread; returns its promise at once.
 
     ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling

@@ -18,7 +18,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, TypeVar
+import sys
+from typing import Any, Callable, TypeVar, overload
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -31,13 +32,20 @@ from ._errors import HubClosed
 from ._gevent import get_hub_if_exists
 from ._native import allocate_lock, get_ident, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
+from ._promise import Promise
 
 __all__ = ["Thread", "call_in_hub", "call_soon_threadsafe", "start_thread"]
 
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:
+    from typing_extensions import TypeVarTuple, Unpack
+
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
-def call_soon_threadsafe(fn: Callable[..., Any], /, *args: Any, hub: Hub | None = None) -> None:
+def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], hub: Hub | None = None) -> None:
     """Queue ``fn(*args)`` to run soon in hub context. Safe to call from any thread.
 
     Every accepted call runs exactly once, in the order each thread made its
@@ -80,7 +88,25 @@ def _run_held(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, .
     dispatcher.run_reporting(fn, *args)
 
 
-def call_in_hub(fn: Callable[..., Any], /, *args: Any, timeout: float | None = None, hub: Hub | None = None) -> Any:
+@overload
+def call_in_hub(
+    fn: Callable[[Unpack[Ts]], Promise[T]], /, *args: Unpack[Ts], timeout: float | None = None, hub: Hub | None = None
+) -> T: ...
+@overload
+def call_in_hub(
+    fn: Callable[[Unpack[Ts]], AsyncResult[T]],
+    /,
+    *args: Unpack[Ts],
+    timeout: float | None = None,
+    hub: Hub | None = None,
+) -> T: ...
+@overload
+def call_in_hub(
+    fn: Callable[[Unpack[Ts]], T], /, *args: Unpack[Ts], timeout: float | None = None, hub: Hub | None = None
+) -> T: ...
+def call_in_hub(
+    fn: Callable[[Unpack[Ts]], Any], /, *args: Unpack[Ts], timeout: float | None = None, hub: Hub | None = None
+) -> Any:
     """Run ``fn(*args)`` in a new greenlet of the hub and wait for it, from a foreign thread.
 
     Blocks the calling thread (not the hub) until ``fn`` returns, and gives
@@ -213,7 +239,7 @@ class Thread:
 _names = itertools.count(1)
 
 
-def start_thread(fn: Callable[..., Any], /, *args: Any, name: str | None = None) -> Thread:
+def start_thread(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], name: str | None = None) -> Thread:
     """Run ``fn(*args)`` in a new real OS thread, also after ``monkey.patch_all()``.
 
     The thread belongs to the calling thread's hub: the hub stays alive

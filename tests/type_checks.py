@@ -33,3 +33,28 @@ def check_promise_types(number: Promise[int], future: concurrent.futures.Future[
     assert_type(gnotifier.Pool(size=2).work(to_text, 5), Promise[str])
     assert_type(gnotifier.Pool(size=2).map(to_text, [1, 2]), Promise[list[str]])
     assert_type(gnotifier.run(to_text, 6), str)
+
+
+def check_wrong_calls_are_rejected() -> None:
+    # Each line must be an error: with warn_unused_ignores (mypy --strict),
+    # a call that stopped being rejected fails the type env.
+    gnotifier.work(to_text, "not an int")  # type: ignore[arg-type]
+    gnotifier.work(to_text)  # type: ignore[call-arg]
+    gnotifier.Pool(size=2).work(to_text, 1, 2)  # type: ignore[call-arg]
+    gnotifier.Notifier(to_text, "x")  # type: ignore[arg-type]
+    gnotifier.make_notifier(to_text)  # type: ignore[arg-type]
+    gnotifier.delay(1, to_text, "x", 3)  # type: ignore[arg-type]
+    gnotifier.interval(1, to_text, "x")  # type: ignore[arg-type]
+    gnotifier.call_soon_threadsafe(to_text, "x")  # type: ignore[arg-type]
+    gnotifier.start_thread(to_text, "x")  # type: ignore[arg-type]
+    gnotifier.run(to_text, "x")  # type: ignore[arg-type]
+    gnotifier.call_in_hub(to_text, "x")  # type: ignore[arg-type]
+
+
+def promise_of_text(value: int) -> Promise[str]:
+    return gnotifier.work(to_text, value)
+
+
+def check_call_in_hub_returns_what_fn_gives() -> None:
+    assert_type(gnotifier.call_in_hub(to_text, 1), str)
+    assert_type(gnotifier.call_in_hub(promise_of_text, 1), str)  # waited for
