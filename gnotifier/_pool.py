@@ -22,7 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 import weakref
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypedDict, TypeVar
 
 from gevent import getcurrent
 from gevent.event import Event
@@ -40,7 +40,7 @@ from ._outcome import Error, Outcome, Value
 from ._promise import Promise
 from ._worker import Crew, Job
 
-__all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "default_pool", "outcome_of", "work"]
+__all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "PoolStats", "default_pool", "outcome_of", "work"]
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -49,6 +49,18 @@ else:
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+class PoolStats(TypedDict):
+    """What ``Pool.stats()`` returns: counts of a pool's jobs and threads."""
+
+    pending: int  # accepted, not started
+    running: int
+    completed: int  # succeeded
+    failed: int  # raised
+    cancelled: int  # rejected with Cancelled
+    threads: int  # live worker threads
+
 
 IDLE_TIMEOUT = 5  # seconds an idle worker of a pool's own threads waits; matches gevent's pool
 # Seconds an idle worker on the hub's shared threadpool waits before giving
@@ -264,7 +276,7 @@ class Pool:
 
     # -- state -------------------------------------------------------------
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> PoolStats:
         """Counts of this pool's jobs. Hub thread; does not block.
 
         Returns:

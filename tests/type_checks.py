@@ -33,6 +33,7 @@ def check_promise_types(number: Promise[int], future: concurrent.futures.Future[
     assert_type(gnotifier.Pool(size=2).work(to_text, 5), Promise[str])
     assert_type(gnotifier.Pool(size=2).map(to_text, [1, 2]), Promise[list[str]])
     assert_type(gnotifier.run(to_text, 6), str)
+    assert_type(gnotifier.Pool(size=2).stats()["pending"], int)
 
 
 def check_wrong_calls_are_rejected() -> None:
