@@ -74,6 +74,15 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * PAGE_SIZE / 2**20
 
 
+def rss_growth_mb(samples: Sequence[float], after: float) -> float:
+    """RSS growth up to ``after``, measured from the lowest of ``samples``.
+
+    Against the lowest sample: memory an earlier test left behind and that
+    is handed back meanwhile cannot hide a leak.
+    """
+    return after - min(samples, default=after)
+
+
 def wait_in_hub(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.001) -> float:
     """Let the hub run until ``condition()`` holds; fail after ``timeout`` s. Returns the seconds taken."""
     start = time.monotonic()

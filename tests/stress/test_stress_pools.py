@@ -17,7 +17,7 @@ import time
 import weakref
 
 import pytest
-from stress_support import report, rss_mb, wait_in_hub
+from stress_support import report, rss_growth_mb, rss_mb, wait_in_hub
 
 import gnotifier
 from gnotifier import _pool
@@ -66,9 +66,7 @@ def test_a_thousand_pools_come_and_go() -> None:
         waited = wait_in_hub(all_gone, LINGER, "the pools and their threads to go", step=0.1)
     finally:
         rss_after = rss_mb()
-        # Against the lowest sample: memory an earlier test left behind and
-        # that is handed back meanwhile cannot hide a leak.
-        growth = rss_after - min(samples, default=rss_after)
+        growth = rss_growth_mb(samples, rss_after)
         report(
             "pools",
             pools=POOLS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from stress_support import report, rss_mb
+from stress_support import report, rss_growth_mb, rss_mb
 
 import gnotifier
 
@@ -44,9 +44,7 @@ def test_a_million_jobs_none_lost_no_leak() -> None:
             samples.append(rss_mb())
     elapsed = time.monotonic() - started
     rss_at_warm_up, rss_after = samples[0], rss_mb()
-    # Against the lowest sample: memory an earlier test left behind and that
-    # is handed back meanwhile cannot hide a leak.
-    growth = rss_after - min(samples)
+    growth = rss_growth_mb(samples, rss_after)
     report(
         "work",
         jobs=JOBS,
