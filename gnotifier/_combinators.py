@@ -17,16 +17,15 @@ from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._checks import check_callable, check_count
-from ._follow import link_later
+from ._follow import watch
 from ._gather import as_list
+from ._outcome import exception_of
 from ._promise import Promise, to_promise
 
 __all__ = ["aeach", "afilter", "amap", "areduce"]
 
 T = TypeVar("T")
 U = TypeVar("U")
-
-_ar_exception = AsyncResult.exception
 
 
 def _inputs(what: str, fn: Any, items: Any) -> list[Any]:
@@ -82,14 +81,13 @@ class _Mapping:
             index, self.next = self.next, self.next + 1
             self.active += 1
             promise = _call(self.fn, self.values[index])
-            promise._observed = True
-            link_later(promise, functools.partial(self.settled, index))
+            watch(promise, functools.partial(self.settled, index))
 
     def settled(self, index: int, source: AsyncResult[Any]) -> None:
         self.active -= 1
         if self.result.ready():
             return
-        exc = _ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is not None:
             self.result.set_exception(exc)
             return
@@ -150,7 +148,7 @@ def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any, 
     def advance(source: AsyncResult[Any]) -> None:
         if result.ready():
             return  # cancelled: no further item starts
-        exc = _ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is not None:
             result.set_exception(exc)
             return
@@ -160,10 +158,8 @@ def _sequence(values: list[Any], step: Callable[[Any, Any], Any], initial: Any, 
         value = values[position[0]]
         position[0] += 1
         promise = _call(step, source.value, value)
-        promise._observed = True
-        link_later(promise, advance)
+        watch(promise, advance)
 
     start = _call(lambda: initial)
-    start._observed = True
-    link_later(start, advance)
+    watch(start, advance)
     return result

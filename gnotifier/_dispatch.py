@@ -61,6 +61,7 @@ __all__ = [
     "DISPATCHER_ATTR",
     "DRAIN_SLICE",
     "Dispatcher",
+    "ThreadState",
     "all_dispatchers",
     "describe",
     "dispatcher_for",
@@ -68,10 +69,19 @@ __all__ = [
     "thread_state",
 ]
 
-# Per-thread state of threads gnotifier starts (pool workers, start_thread):
-# ``dispatcher`` is the hub that started the thread, ``job`` the job it runs.
-# A native thread-local, so it stays per OS thread under monkey-patching.
-thread_state = thread_local()
+
+class ThreadState(thread_local):  # the native _thread._local
+    """Per-thread state of the threads gnotifier starts (pool workers, start_thread).
+
+    A native thread-local, so it stays per OS thread under monkey-patching.
+    Each thread reads and writes only its own.
+    """
+
+    dispatcher: Dispatcher | None = None  # the hub's dispatcher that started this thread
+    job: Any = None  # the pool job this worker runs now (a _worker.Job), or None
+
+
+thread_state = ThreadState()
 
 DISPATCHER_ATTR = "_gnotifier_dispatcher"  # where a hub keeps its dispatcher
 _DESTROYING_ATTR = "_gnotifier_destroying"  # set on a hub once its destroy() began
@@ -399,9 +409,9 @@ class Dispatcher:
         # The closed dispatcher stays on the hub: a thread that looks the
         # hub up from now on must find it closed, not make a fresh one.
 
-    def _after_fork_in_child(self) -> None:
-        # Only the forking thread survives. A parent thread may have held
-        # our lock; nothing else runs now, so replace it.
+    def after_fork_in_child(self) -> None:
+        """Carry on in a forked child; the only thread left is the one that forked."""
+        # A parent thread may have held our lock; nothing else runs now, so replace it.
         self._lock = allocate_lock()
         if get_ident() != self.thread_ident:
             # The hub's thread is gone: nothing can run this hub any more.
@@ -444,7 +454,7 @@ def _after_fork_in_child() -> None:
         retire_fork_watcher(hub_threadpool_if_made(hub))
         reinit(hub)
     for dispatcher in list(_dispatchers):
-        dispatcher._after_fork_in_child()
+        dispatcher.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
@@ -509,7 +519,7 @@ def target_dispatcher(hub: Hub | None, what: str) -> Dispatcher:
         if not isinstance(hub, Hub):
             raise TypeError(f"{what}: hub= must be a gevent Hub, got {hub!r}")
         return dispatcher_for(hub)
-    dispatcher: Dispatcher | None = getattr(thread_state, "dispatcher", None)
+    dispatcher = thread_state.dispatcher
     if dispatcher is not None:
         return dispatcher
     own = get_hub_if_exists()

@@ -1,28 +1,23 @@
-# Following: settling one promise as another awaitable settles.
+# Settling and following: how machinery outside Promise settles one.
 #
-# A promise resolved with, or a chain callback returning, an AsyncResult or
-# a concurrent.futures.Future follows it. An AsyncResult is followed with a
-# rawlink in the hub; a Future completes in some other thread, so its
-# outcome comes back through the dispatcher.
+# A promise settles in exactly one way, ``Promise._settle(outcome)``, and
+# follows another awaitable in exactly one way, ``Promise._follow(source)``;
+# the links, combinators and pools reach them only through settle(),
+# follow() and watch() here. An AsyncResult is followed with a rawlink in
+# the hub; a concurrent.futures.Future completes in some other thread, so
+# its outcome comes back through the dispatcher (when_done(), which the
+# executor pools use as well).
 #
 # Guarantees:
-# - The follower settles exactly as its source did, later, in hub context,
-#   over any number of hops (each hop is one rawlink; nothing recurses).
-# - A Future's done-callback never touches the hub: it only queues the
-#   outcome, and the hub stays alive until the outcome arrives.
-# - A follower cancelled (settled) meanwhile is left as it is: nothing here
-#   settles a promise that is already settled (resolve(), reject()).
-# - A promise made to follow itself is rejected with TypeError (as
-#   Promises/A+ says) instead of waiting forever.
+# - A future's done-callback never touches the hub: it only queues the
+#   call, and the hub stays alive until the outcome is delivered.
+# - settle() leaves a settled promise alone (one cancelled meanwhile).
 # - Futures of gevent's own ThreadPoolExecutor (proxies, not Future
-#   subclasses) are followed as futures are.
-# - Cancelling a follower rejects only the follower. A followed AsyncResult
-#   may be shared (``Promise.resolved(src)``), so it is never cancelled
-#   through a follower; a followed Future is, if it has not started.
+#   subclasses) count as futures.
 #
 # Assumptions:
-# - Followers are gnotifier promises (slots ``_following``, ``_job``),
-#   used in their hub's thread; sources may be any AsyncResult or Future.
+# - Targets are gnotifier promises, used in their hub's thread; sources may
+#   be any AsyncResult or Future.
 from __future__ import annotations
 
 import concurrent.futures
@@ -32,22 +27,10 @@ from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import Cancelled
 from ._gevent import FUTURE_PROXY, get_hub_if_exists
+from ._outcome import Outcome, from_future
 
-__all__ = [
-    "AWAITABLES",
-    "FUTURES",
-    "ar_exception",
-    "ar_set",
-    "ar_set_exception",
-    "copy_outcome",
-    "follow",
-    "follow_future",
-    "link_later",
-    "reject",
-    "resolve",
-]
+__all__ = ["AWAITABLES", "FUTURES", "follow", "link_later", "settle", "watch", "when_done"]
 
 # What a promise follows: futures complete in another thread; gevent's
 # ThreadPoolExecutor hands out proxies that behave like futures.
@@ -56,11 +39,22 @@ FUTURES: tuple[type, ...] = (
 )
 AWAITABLES: tuple[type, ...] = (AsyncResult, *FUTURES)
 
-# The AsyncResult primitives, called past Promise's checked overrides by the
-# machinery that has already checked.
-ar_exception = AsyncResult.exception
-ar_set = AsyncResult.set
-ar_set_exception = AsyncResult.set_exception
+
+def settle(target: Any, outcome: Outcome) -> None:
+    """Settle the promise ``target`` with ``outcome``, unless it is settled already. Hub thread."""
+    target._settle(outcome)
+
+
+def follow(target: Any, source: Any) -> None:
+    """Settle the promise ``target`` as ``source`` (AsyncResult or Future) settles. Hub thread."""
+    target._follow(source)
+
+
+def watch(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], Any]) -> None:
+    """``link_later(source, callback)``, taking over ``source``'s outcome: its error is ours to report. Hub thread."""
+    if hasattr(source, "_observed"):  # a gnotifier promise
+        source._observed = True
+    link_later(source, callback)
 
 
 def link_later(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], Any]) -> None:
@@ -74,86 +68,23 @@ def link_later(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], 
     source.rawlink(callback)
 
 
-def resolve(target: AsyncResult[Any], value: Any) -> None:
-    """Resolve ``target`` with ``value`` unless it is settled (cancelled meanwhile). Hub thread."""
-    if not target.ready():
-        ar_set(target, value)
+def when_done(future: Any, deliver: Callable[..., Any], *args: Any) -> None:
+    """Call ``deliver(*args, outcome)`` in hub context once ``future`` is done.
 
-
-def reject(target: AsyncResult[Any], exc: BaseException) -> None:
-    """Reject ``target`` with ``exc`` unless it is settled (cancelled meanwhile). Hub thread."""
-    if not target.ready():
-        ar_set_exception(target, exc)
-
-
-def copy_outcome(target: AsyncResult[Any], source: AsyncResult[Any]) -> None:
-    """Settle ``target`` as ``source`` settled, unless it is settled already. Hub thread."""
-    exc = ar_exception.__get__(source)
-    if exc is None:
-        resolve(target, source.value)
-    else:
-        reject(target, exc)
-
-
-def follow(promise: Any, source: Any) -> None:
-    """Settle ``promise`` as ``source`` (AsyncResult or Future) settles. Hub thread."""
-    if source is promise:
-        reject(promise, TypeError(f"{promise!r} cannot be resolved with itself: it would wait for itself forever"))
-        return
-    promise._following = True
-    if isinstance(source, FUTURES):
-        follow_future(promise, source)
-        return
-    try:
-        source._observed = True  # a gnotifier promise: its error is now ours to report
-    except AttributeError:
-        pass
-    link_later(source, _Adopt(promise))
-
-
-class _Adopt:
-    # rawlink callback: copy the source's outcome into the follower.
-    __slots__ = ("promise",)
-
-    def __init__(self, promise: Any) -> None:
-        self.promise = promise
-
-    def __call__(self, source: AsyncResult[Any]) -> None:
-        promise, self.promise = self.promise, None
-        if promise.ready():
-            return  # cancelled while following
-        promise._following = False
-        promise._job = None
-        copy_outcome(promise, source)
-
-
-def follow_future(promise: Any, future: Any) -> None:
-    """Settle ``promise`` as ``future`` completes, in any thread. Hub thread.
-
-    Cancelling the promise cancels the future if it has not started.
+    Hub thread. The future may complete in any thread; its done-callback
+    only queues the call. The hub stays alive until the outcome is delivered.
     """
     dispatcher = dispatcher_for(get_hub())
-    promise._following = True
-    promise._job = future
     dispatcher.hold()
 
     def done(fut: concurrent.futures.Future[Any]) -> None:
-        # Any thread (the future's); runs once.
-        dispatcher.submit_if_open(_settle_from_future, (dispatcher, promise, fut))
+        # Any thread (the future's, or ours if already done); runs once.
+        dispatcher.submit_if_open(_deliver, (dispatcher, fut, deliver, args))
 
     future.add_done_callback(done)
 
 
-def _settle_from_future(dispatcher: Dispatcher, promise: Any, future: concurrent.futures.Future[Any]) -> None:
+def _deliver(dispatcher: Dispatcher, future: Any, deliver: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # Hub thread, through the dispatcher.
     dispatcher.release()
-    promise._following = False
-    promise._job = None
-    if future.cancelled():
-        reject(promise, Cancelled(f"the future {future!r} was cancelled"))
-        return
-    exc = future.exception()
-    if exc is None:
-        resolve(promise, future.result())
-    else:
-        reject(promise, exc)
+    deliver(*args, from_future(future))

@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable
 from gevent.event import AsyncResult
 from gevent.hub import get_hub
 
-from ._follow import ar_exception, copy_outcome, link_later, reject, resolve
+from ._follow import settle, watch
 from ._gevent import get_hub_if_exists
+from ._outcome import Error, Value, exception_of, from_async_result
 
 if sys.version_info >= (3, 11):
     from builtins import BaseExceptionGroup
@@ -38,18 +39,18 @@ def gather_all(cls: Any, iterable: Iterable[Any]) -> Any:
     def settled(index: int, source: AsyncResult[Any]) -> None:
         if result.ready():
             return
-        exc = ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is not None:
-            reject(result, exc)
+            settle(result, Error(exc))
             return
         values[index] = source.value
         remaining[0] -= 1
         if remaining[0] == 0:
-            resolve(result, values)
+            settle(result, Value(values))
 
     _link_each(inputs, settled)
     if not inputs:
-        resolve(result, values)
+        settle(result, Value(values))
     return result
 
 
@@ -59,8 +60,7 @@ def gather_race(cls: Any, iterable: Iterable[Any]) -> Any:
     result = cls()
 
     def settled(index: int, source: AsyncResult[Any]) -> None:
-        if not result.ready():
-            copy_outcome(result, source)
+        settle(result, from_async_result(source))
 
     _link_each(inputs, settled)
     return result
@@ -78,15 +78,15 @@ def gather_any(cls: Any, iterable: Iterable[Any]) -> Any:
     def settled(index: int, source: AsyncResult[Any]) -> None:
         if result.ready():
             return
-        exc = ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is None:
-            resolve(result, source.value)
+            settle(result, Value(source.value))
             return
         errors[index] = exc
         remaining[0] -= 1
         if remaining[0] == 0:
             every = [error for error in errors if error is not None]
-            reject(result, BaseExceptionGroup("Promise.any(): every promise was rejected", every))
+            settle(result, Error(BaseExceptionGroup("Promise.any(): every promise was rejected", every)))
 
     _link_each(inputs, settled)
     return result
@@ -100,15 +100,15 @@ def gather_settle(cls: Any, iterable: Iterable[Any]) -> Any:
     remaining = [len(inputs)]
 
     def settled(index: int, source: AsyncResult[Any]) -> None:
-        exc = ar_exception.__get__(source)
+        exc = exception_of(source)
         outcomes[index] = (True, source.value) if exc is None else (False, exc)
         remaining[0] -= 1
         if remaining[0] == 0:
-            resolve(result, outcomes)
+            settle(result, Value(outcomes))
 
     _link_each(inputs, settled)
     if not inputs:
-        resolve(result, outcomes)
+        settle(result, Value(outcomes))
     return result
 
 
@@ -151,8 +151,7 @@ def _promise_of(cls: Any, item: Any) -> Any:
 def _link_each(promises: list[Any], settled: Settled) -> None:
     # Hub thread. Call settled(index, promise) as each settles.
     for index, promise in enumerate(promises):
-        promise._observed = True
-        link_later(promise, _Indexed(settled, index))
+        watch(promise, _Indexed(settled, index))
 
 
 class _Indexed:

@@ -9,15 +9,18 @@
 #   chain method that registered it; it drops its callbacks once run.
 # - A derived promise cancelled before its source settled stays cancelled:
 #   its link drops the callbacks without calling them.
-# - A callback returning an AsyncResult or a Future is followed (_follow),
-#   so chains of any length settle without recursion.
+# - A callback returning an AsyncResult or a Future is followed, so chains
+#   of any length settle without recursion.
+# - Links settle their derived promise only through _follow.settle() and
+#   follow(), which leave one cancelled meanwhile as it is.
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from gevent.event import AsyncResult
 
-from ._follow import AWAITABLES, ar_exception, copy_outcome, follow, link_later, reject, resolve
+from ._follow import AWAITABLES, follow, settle, watch
+from ._outcome import Error, Value, exception_of, from_async_result
 
 __all__ = ["Catch", "Finally", "Link", "Tap", "Then"]
 
@@ -46,20 +49,19 @@ class Link:
 
     def _run(self, fn: Callable[..., Any], *args: Any) -> None:
         # Settle the derived promise with what fn returns (followed if it is
-        # awaitable) or raises. fn itself may have cancelled it (resolve()
-        # and reject() leave a settled promise alone; so does follow()).
+        # awaitable) or raises. fn itself may have cancelled it.
         derived = self.derived
         try:
             result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
-            reject(derived, exc)
+            settle(derived, Error(exc))
             return
         if derived.ready():
             return
         if isinstance(result, AWAITABLES):
             follow(derived, result)
         else:
-            resolve(derived, result)
+            settle(derived, Value(result))
 
 
 class Then(Link):
@@ -71,13 +73,13 @@ class Then(Link):
         self.on_error = on_error
 
     def _fire(self, source: AsyncResult[Any]) -> None:
-        exc = ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is None and self.on_value is not None:
             self._run(self.on_value, source.value)
         elif exc is not None and self.on_error is not None:
             self._run(self.on_error, exc)
         else:
-            copy_outcome(self.derived, source)
+            settle(self.derived, from_async_result(source))
         self._drop()
 
     def _drop(self) -> None:
@@ -93,11 +95,11 @@ class Catch(Link):
         self.exc_types = exc_types
 
     def _fire(self, source: AsyncResult[Any]) -> None:
-        exc = ar_exception.__get__(source)
+        exc = exception_of(source)
         if exc is not None and isinstance(exc, self.exc_types) and self.on_error is not None:
             self._run(self.on_error, exc)
         else:
-            copy_outcome(self.derived, source)
+            settle(self.derived, from_async_result(source))
         self._drop()
 
     def _drop(self) -> None:
@@ -129,8 +131,8 @@ class Tap(Link):
 
     def _fire(self, source: AsyncResult[Any]) -> None:
         fn, self.fn = self.fn, None
-        if ar_exception.__get__(source) is not None or fn is None:
-            copy_outcome(self.derived, source)
+        if exception_of(source) is not None or fn is None:
+            settle(self.derived, from_async_result(source))
         else:
             _run_then_pass(self.derived, source, fn, source.value)
 
@@ -144,12 +146,11 @@ def _run_then_pass(derived: Any, source: AsyncResult[Any], fn: Callable[..., Any
     try:
         result = fn(*args)
     except BaseException as exc:  # noqa: BLE001 - rejects the derived promise
-        reject(derived, exc)
+        settle(derived, Error(exc))
         return
     if not isinstance(result, AWAITABLES):
-        copy_outcome(derived, source)  # unless fn cancelled it
+        settle(derived, from_async_result(source))  # unless fn cancelled it
         return
-    waited = type(derived)()  # a promise of our own kind to wait on
-    waited._observed = True  # its error is consumed below
+    waited = type(derived)()  # a promise of our own kind to wait on (result may be a Future)
     follow(waited, result)
-    link_later(waited, lambda w: copy_outcome(derived, w if ar_exception.__get__(w) is not None else source))
+    watch(waited, lambda w: settle(derived, from_async_result(w if exception_of(w) is not None else source)))

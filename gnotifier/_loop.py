@@ -89,18 +89,31 @@ def _poll_soon(hub: Any) -> None:
 
 
 class Timer:
-    """The handle of ``delay()`` or ``interval()``; ``cancel()`` stops it."""
+    """A timer in the calling thread's hub; ``cancel()`` stops it.
+
+    ``Timer(seconds, fn, *args)`` runs ``fn(*args)`` in hub context once,
+    after ``seconds``, as ``delay()`` does; with ``repeat=True`` every
+    ``seconds`` until cancelled, as ``interval()`` does. Starts at once;
+    must be made in the hub's thread.
+
+    Raises:
+        TypeError: ``fn`` not callable or ``seconds`` not a number.
+        ValueError: negative ``seconds`` (not positive with ``repeat``).
+    """
 
     __slots__ = ("_dispatcher", "_watcher", "_fn", "_args", "_repeat", "__weakref__")
 
     def __init__(
-        self, dispatcher: Dispatcher, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]
+        self, seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], repeat: bool = False
     ) -> None:
-        # Hub thread only: the watcher is made and started here.
-        self._dispatcher = dispatcher
+        what = "interval()" if repeat else "delay()"
+        check_callable(what, fn)
+        seconds = check_seconds(what, seconds, positive=repeat)
+        self._dispatcher = dispatcher = dispatcher_for(get_hub())
         self._fn: Callable[..., Any] | None = fn
-        self._args = args
-        self._repeat = repeat
+        self._args: tuple[Any, ...] = args
+        self._repeat = bool(repeat)
+        # Hub thread only: the watcher is made and started here.
         self._watcher: Any = dispatcher.hub.loop.timer(seconds, seconds if repeat else 0.0)
         self._watcher.start(self._fire)
 
@@ -146,12 +159,6 @@ class Timer:
             watcher.close()
 
 
-def _start_timer(what: str, seconds: float, repeat: bool, fn: Callable[..., Any], args: tuple[Any, ...]) -> Timer:
-    check_callable(f"{what}()", fn)
-    seconds = check_seconds(f"{what}()", seconds, positive=repeat)
-    return Timer(dispatcher_for(get_hub()), seconds, repeat, fn, args)
-
-
 def delay(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts]) -> Timer:
     """Run ``fn(*args)`` in hub context after ``seconds`` (cl-async's ``with-delay``).
 
@@ -162,7 +169,7 @@ def delay(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[T
         TypeError: ``fn`` not callable or ``seconds`` not a number.
         ValueError: negative ``seconds``.
     """
-    return _start_timer("delay", seconds, False, fn, args)
+    return Timer(seconds, fn, *args)
 
 
 def interval(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts]) -> Timer:
@@ -175,4 +182,4 @@ def interval(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpac
         TypeError: ``fn`` not callable or ``seconds`` not a number.
         ValueError: ``seconds`` not positive.
     """
-    return _start_timer("interval", seconds, True, fn, args)
+    return Timer(seconds, fn, *args, repeat=True)

@@ -1,18 +1,35 @@
 """Outcomes: what a call produced, as a value object that can cross threads.
 
 A worker thread captures its job's outcome in a ``Value`` or an ``Error``,
-hands the object to the hub through the dispatcher, and the hub unwraps it
-into a promise. Nothing here is shared: each outcome is written by one
-thread before the hand-off and read by the hub after it.
+hands the object to the hub through the dispatcher, and the hub settles a
+promise with it (``Promise._settle``, the one way a promise settles).
+Nothing here is shared: each outcome is written by one thread before the
+hand-off and read by the hub after it.
+
+``NotStarted`` is the outcome of a job cancelled before it ran: an
+``Error`` carrying ``Cancelled`` that also tells its pool the job never
+took a worker.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import sys
 from typing import Any, Callable, Generic, NoReturn, TypeVar, Union
 
-T = TypeVar("T")
+from gevent.event import AsyncResult
 
-__all__ = ["Error", "Outcome", "Value", "capture"]
+from ._errors import Cancelled
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+else:
+    from typing_extensions import ParamSpec
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+__all__ = ["Error", "NotStarted", "Outcome", "Value", "capture", "exception_of", "from_async_result", "from_future"]
 
 
 class Value(Generic[T]):
@@ -40,7 +57,7 @@ class Error:
         self.error = error
 
     def __repr__(self) -> str:
-        return f"Error({self.error!r})"
+        return f"{type(self).__name__}({self.error!r})"
 
     def unwrap(self) -> NoReturn:
         """Raise the error, with its own traceback; once.
@@ -56,12 +73,40 @@ class Error:
             del error
 
 
+class NotStarted(Error):
+    """A job cancelled before it started: it never ran and never will."""
+
+    __slots__ = ()
+
+    def __init__(self, why: str) -> None:
+        Error.__init__(self, Cancelled(why))
+
+
 Outcome = Union[Value[Any], Error]
 
 
-def capture(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Outcome:
+def capture(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Value[T] | Error:
     """Run ``fn(*args, **kwargs)`` and return what it produced. Any thread."""
     try:
         return Value(fn(*args, **kwargs))
     except BaseException as exc:  # noqa: BLE001 - the outcome carries it
         return Error(exc)
+
+
+# The error of a settled AsyncResult, or None; read past Promise's
+# ``exception`` property, which counts as observing it.
+exception_of: Callable[[AsyncResult[Any]], BaseException | None] = AsyncResult.exception.__get__
+
+
+def from_async_result(source: AsyncResult[Any]) -> Outcome:
+    """The outcome of a settled ``AsyncResult`` (or Promise), without observing it."""
+    exc = exception_of(source)
+    return Value(source.value) if exc is None else Error(exc)
+
+
+def from_future(future: concurrent.futures.Future[Any]) -> Outcome:
+    """The outcome of a done future; a cancelled one gives ``Cancelled``."""
+    if future.cancelled():
+        return Error(Cancelled(f"the future {future!r} was cancelled"))
+    exc = future.exception()
+    return Value(future.result()) if exc is None else Error(exc)

@@ -1,11 +1,13 @@
 # Pools: where background work runs, and how much of it at once.
 #
 # A Pool accepts jobs in its hub's thread and hands back a Promise that its
-# hub settles. Thread pools run jobs on a Crew (see _worker.py): the hub's
-# own ``hub.threadpool`` for the default pool, a gevent ThreadPool of their
-# own for ``Pool(size=n)``. ``Pool(executor=ex)`` hands jobs to any
-# ``concurrent.futures.Executor`` and follows its futures through the
-# dispatcher, so their promises settle in the hub too.
+# hub settles. It hands each job to its backend (see _worker.py): a Crew of
+# worker threads on the hub's own ``hub.threadpool`` for ``Pool()`` and
+# the default pool, or on a gevent ThreadPool of its own for
+# ``Pool(size=n)``; for ``Pool(executor=ex)`` an ExecutorBackend that
+# follows the executor's futures through the dispatcher. Every job comes
+# back through _deliver(), the one place that settles its promise, counts
+# it, gives back its room and lets the hub go.
 #
 # Guarantees:
 # - work() never blocks the caller, except a greenlet waiting cooperatively
@@ -14,9 +16,8 @@
 # - While a job's promise is unsettled, the hub stays alive.
 #
 # Assumptions:
-# - Everything here runs in the hub's thread, except _job_started() (a worker
-#   thread) and an executor future's done-callback (the executor's thread),
-#   which only hand a call to the dispatcher. Public entry points check it.
+# - Everything here runs in the hub's thread; backends deliver there.
+#   Public entry points check it.
 from __future__ import annotations
 
 import concurrent.futures
@@ -34,13 +35,15 @@ from . import _checks
 from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
+from ._executor import ExecutorBackend
+from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
-from ._outcome import Error, Outcome, Value
+from ._outcome import NotStarted, Outcome, Value
 from ._promise import Promise
-from ._worker import Crew, Job
+from ._worker import Backend, Crew, Job, Seats, shared_seats
 
-__all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "PoolStats", "default_pool", "outcome_of", "work"]
+__all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "PoolStats", "default_pool", "work"]
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -114,19 +117,22 @@ class Pool:
         self._drained = Event()  # set while no accepted job is unsettled
         self._drained.set()
         self._room = Semaphore(max_pending) if max_pending is not None else None
-        self._futures: set[_FutureJob] = set()  # executor jobs not yet settled
         self._owned: ThreadPool | None = None
-        self._crew: Crew | None = None
-        if executor is None:
+        started = self._room.release if self._room is not None else None
+        self._backend: Backend
+        if executor is not None:
+            self._backend = ExecutorBackend(executor, self._deliver, started)
+        else:
             if size is None:
                 threadpool = hub.threadpool
-                size = max(1, threadpool.maxsize - 1)
+                seats = shared_seats(hub)  # all its threads but one, over every pool on it
+                size = seats.limit
                 idle = SHARED_IDLE_TIMEOUT
             else:
                 threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)  # type: ignore[arg-type]  # a float works; the stub says int
+                seats = Seats(size)
                 idle = IDLE_TIMEOUT
-            on_start = self._job_started if self._room is not None else None
-            self._crew = Crew(self._dispatcher, threadpool, size, idle, name, self._job_settled, on_start)
+            self._backend = Crew(self._dispatcher, threadpool, seats, size, idle, name, self._deliver, started)
         self._size = size
         # Weakly: a pool nobody uses any more must not live as long as its hub.
         on_close = _WeakCall(self._hub_destroyed)
@@ -163,22 +169,23 @@ class Pool:
             raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
         if self._room is not None:
             self._wait_for_room()
-        promise: Promise[T] = Promise()
-        if self._crew is not None:
-            job = Job(self._crew, promise, fn, args, kwargs)
-            promise._job = job
-            self._crew.submit(job)  # first: it refuses jobs at interpreter exit
-            self._accepted_one()  # its outcome comes through the hub, after we return
-        else:
-            self._submit_to_executor(promise, fn, args, kwargs)
-        return promise
-
-    def _accepted_one(self) -> None:
-        # Hub thread. The pool holds the hub open while any job is unsettled.
+        job = Job(fn, args, kwargs)
+        try:
+            self._backend.submit(job)  # it may refuse: interpreter exit, a shut-down executor
+        except BaseException:
+            if self._room is not None:
+                self._room.release()
+            raise
+        # Its outcome comes through the hub, after we return. The pool holds
+        # the hub open while any job is unsettled.
         if self._accepted == self._completed + self._failed + self._cancelled:
             self._dispatcher.hold()
             self._drained.clear()
         self._accepted += 1
+        promise: Promise[T] = Promise()
+        promise._job = job  # what its cancel() cancels
+        job.promise = promise
+        return promise
 
     def _wait_for_room(self) -> None:
         # Hub thread. Room is given back when a job starts (or is cancelled).
@@ -212,60 +219,18 @@ class Pool:
         promises = [self.work(fn, item) for item in as_list("Pool.map()", iterable)]
         return Promise.all(promises)
 
-    # -- executors ----------------------------------------------------------
-
-    def _submit_to_executor(
-        self, promise: Promise[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        # Hub thread. The future completes in the executor's thread; its
-        # callback only queues the outcome for the hub.
-        assert self._executor is not None
-        try:
-            future = self._executor.submit(fn, *args, **kwargs)
-        except BaseException:
-            if self._room is not None:
-                self._room.release()
-            raise
-        self._accepted_one()
-        job = _FutureJob(self, promise, future)
-        self._futures.add(job)
-        promise._job = job
-        dispatcher = self._dispatcher
-
-        def done(future: concurrent.futures.Future[Any]) -> None:
-            # The executor's thread (or ours, if already done).
-            dispatcher.submit_if_open(self._future_settled, (job, outcome_of(future)))
-
-        future.add_done_callback(done)
-
-    def _future_settled(self, job: _FutureJob, outcome: Outcome) -> None:
-        # Hub thread: through the dispatcher, or from _FutureJob.cancel().
-        # Whichever comes first counts; a cancelled future reports again.
-        if job not in self._futures:
-            return
-        self._futures.discard(job)
-        promise = job.promise
-        promise._job = None
-        if not promise.ready():
-            promise._settle(outcome)
-        if self._room is not None:
-            self._room.release()  # executors do not say when a job starts
-        self._job_settled(outcome)
-
     # -- settling (hub thread) ------------------------------------------------
 
-    def _job_started(self) -> None:
-        # A worker thread, as it takes a job: give its room back in the hub.
-        self._dispatcher.submit_if_open(self._room.release, ())  # type: ignore[union-attr]
-
-    def _job_settled(self, outcome: Outcome | None) -> None:
-        # Hub thread. ``None``: cancelled before it started.
-        if outcome is None:
+    def _deliver(self, job: Job, outcome: Outcome) -> None:
+        # Hub thread: the backend hands every accepted job back here, once.
+        promise, job.promise = job.promise, None  # break the promise <-> job cycle
+        settle(promise, outcome)  # unless cancelled (settled) meanwhile
+        if type(outcome) is Value:
+            self._completed += 1
+        elif type(outcome) is NotStarted:
             self._cancelled += 1
             if self._room is not None:
-                self._room.release()
-        elif type(outcome) is Value:
-            self._completed += 1
+                self._room.release()  # it never started, so never gave its room back
         elif isinstance(outcome.error, Cancelled):  # type: ignore[union-attr]
             self._cancelled += 1
         else:
@@ -291,14 +256,7 @@ class Pool:
         """
         if not self._dispatcher.closed:  # a destroyed hub's thread touches nothing any more
             self._dispatcher.check_hub_thread("Pool.stats()")
-        if self._crew is not None:
-            counts = self._crew.counts()
-            pending, running, threads = counts["pending"], counts["running"], counts["threads"]
-        else:
-            # A future that is done but not yet delivered has started.
-            pending = sum(1 for job in self._futures if not (job.future.running() or job.future.done()))
-            running = len(self._futures) - pending
-            threads = 0
+        pending, running, threads = self._backend.counts()
         return {
             "pending": pending,
             "running": running,
@@ -335,7 +293,7 @@ class Pool:
             raise RuntimeError("Pool.shutdown(wait=True) cannot wait in hub context; call it from a greenlet")
         closing, self._closed = not self._closed, True
         if cancel_pending:
-            self._cancel_pending()
+            self._backend.cancel_queued()
         if closing:
             self._stop_threads()
         if wait and not self._drained.wait(timeout):
@@ -345,22 +303,13 @@ class Pool:
                 f"running and {stats['pending']} pending; they go on and settle when done"
             )
 
-    def _cancel_pending(self) -> None:
-        # Hub thread. Reject every job that has not started.
-        if self._crew is not None:
-            self._crew.cancel_queued()
-            return
-        for job in list(self._futures):
-            job.cancel()
-
     def _stop_threads(self) -> None:
         # Hub thread, once. Loops exit after the jobs queued before; the
         # threads of our own ThreadPool follow them (THREAD_LINGER), and
         # kill() stops its fork watcher, through which the loop would keep
         # the ThreadPool alive for good. kill() would wait in a greenlet: it
         # runs in hub context, where it only asks.
-        if self._crew is not None:
-            self._crew.close()
+        self._backend.close()
         if self._owned is not None:
             self._dispatcher.hub.loop.run_callback(kill_threadpool, self._owned)
 
@@ -369,9 +318,8 @@ class Pool:
         # loop (with the fork watcher) goes with the hub.
         if not self._closed:
             self._closed = True
-            self._cancel_pending()
-            if self._crew is not None:
-                self._crew.close()
+            self._backend.cancel_queued()
+            self._backend.close()
 
 
 class _WeakCall:
@@ -386,32 +334,6 @@ class _WeakCall:
         method = self.method()
         if method is not None:
             method()
-
-
-class _FutureJob:
-    """An executor's future as the job behind a promise (what cancel() cancels)."""
-
-    __slots__ = ("pool", "promise", "future")
-
-    def __init__(self, pool: Pool, promise: Promise[Any], future: concurrent.futures.Future[Any]) -> None:
-        self.pool = pool
-        self.promise = promise
-        self.future = future
-
-    def cancel(self) -> bool:
-        """Cancel the future if it has not started; settle at once. Hub thread."""
-        if not self.future.cancel():
-            return False
-        self.pool._future_settled(self, Error(Cancelled("this job was cancelled before it started")))
-        return True
-
-
-def outcome_of(future: concurrent.futures.Future[Any]) -> Outcome:
-    """The outcome of a done future (Cancelled for a cancelled one)."""
-    if future.cancelled():
-        return Error(Cancelled(f"{future!r} was cancelled before it started"))
-    exc = future.exception()
-    return Value(future.result()) if exc is None else Error(exc)
 
 
 def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> None:

@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-from typing import Any, Callable, Generic, Iterable, TypeVar, overload
+from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
 from gevent.timeout import Timeout
@@ -35,17 +35,32 @@ from gevent.timeout import Timeout
 from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
 from ._errors import AlreadySettled, Cancelled
-from ._follow import AWAITABLES, FUTURES, ar_exception, ar_set, ar_set_exception, follow, follow_future, link_later
+from ._follow import AWAITABLES, FUTURES, follow, link_later, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
 from ._links import Catch, Finally, Link, Tap, Then
-from ._outcome import Outcome, Value
+from ._outcome import Error, Outcome, Value, exception_of, from_async_result
 
 T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Promise", "to_promise"]
+__all__ = ["Cancellable", "Promise", "to_promise"]
+
+# A promise's state; hub thread only. Settled is final.
+PENDING = "pending"
+FOLLOWING = "following"  # resolved with another awaitable, waiting on it
+SETTLED = "settled"
+
+_ar_set = AsyncResult.set
+_ar_set_exception = AsyncResult.set_exception
+
+
+class Cancellable(Protocol):
+    """What a promise cancels through ``cancel()``: a pool's job, or a followed future."""
+
+    def cancel(self) -> bool:
+        """Cancel if not started (True); else False."""
 
 
 # AsyncResult is generic only in its type stubs, so Generic supplies [T] at runtime.
@@ -60,17 +75,17 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     """
 
     __slots__ = (
+        "_state",  # PENDING, FOLLOWING or SETTLED; hub thread only
         "_observed",  # someone looked at the outcome; hub thread only
-        "_following",  # resolved with another awaitable, waiting on it; hub thread only
-        "_job",  # what cancel() cancels (a pool job or an executor future), or None
+        "_job",  # what cancel() cancels while pending or following, or None
         "_home",  # the hub whose thread may chain, settle and cancel; None until known
     )
 
     def __init__(self) -> None:
         AsyncResult.__init__(self)
+        self._state = PENDING
         self._observed = False
-        self._following = False
-        self._job: Any = None
+        self._job: Cancellable | None = None
         self._home: Any = get_hub_if_exists()
 
     def _check_thread(self, what: str) -> None:
@@ -105,12 +120,12 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             RuntimeError: called from another thread than the promise's hub's.
         """
         self._check_thread("set")
-        if self._following or self.ready():
+        if self._state is not PENDING:
             raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
         if isinstance(value, AWAITABLES):
-            follow(self, value)
+            self._follow(value)
         else:
-            ar_set(self, value)
+            self._settle(Value(value))
 
     set_result = set
 
@@ -129,19 +144,47 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._check_thread("set_exception")
         if not isinstance(exception, BaseException):
             raise TypeError(f"set_exception() needs an exception instance, got {exception!r}")
-        if self._following or self.ready():
+        if self._state is not PENDING:
             raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
         if exc_info and exception.__traceback__ is None:
             exception = exception.with_traceback(exc_info[2])
-        # No exc_info: gevent would pickle the traceback and lose its frames.
-        ar_set_exception(self, exception)
+        self._settle(Error(exception))
+
+    # -- the machinery's side (hub thread): _follow.settle() and follow() ---------
 
     def _settle(self, outcome: Outcome) -> None:
-        # Hub thread only; for machinery that has already checked readiness.
+        # The one way a promise settles. A settled promise (one cancelled
+        # meanwhile) is left as it is.
+        if self._state is SETTLED:
+            return
+        self._state = SETTLED
+        self._job = None
         if type(outcome) is Value:
-            ar_set(self, outcome.value)
+            _ar_set(self, outcome.value)
         else:
-            ar_set_exception(self, outcome.error)  # type: ignore[union-attr]
+            # No exc_info: gevent would pickle the traceback and lose its frames.
+            _ar_set_exception(self, outcome.error)  # type: ignore[union-attr]
+
+    def _follow(self, source: Any) -> None:
+        # Settle as ``source`` (an AsyncResult or a Future) settles. A Future
+        # is cancelled with this promise if it has not started; an
+        # AsyncResult may be shared (``Promise.resolved(src)``), so it is not.
+        if source is self:
+            self._settle(Error(TypeError(f"{self!r} cannot be resolved with itself: it would wait forever")))
+            return
+        self._state = FOLLOWING
+        is_future = isinstance(source, FUTURES)  # (a bool: no narrowing of source to object)
+        if is_future:
+            self._job = source
+            when_done(source, self._settle)
+            return
+        if isinstance(source, Promise):
+            source._observed = True  # its error is now ours to report
+        link_later(source, self._adopt)
+
+    def _adopt(self, source: AsyncResult[Any]) -> None:
+        # rawlink callback of a followed AsyncResult.
+        self._settle(from_async_result(source))
 
     # -- reading -------------------------------------------------------------
 
@@ -198,7 +241,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         return AsyncResult.wait(self, check_timeout("Promise.wait()", timeout))
 
     def _unwrap(self) -> T:
-        exc = ar_exception.__get__(self)
+        exc = exception_of(self)
         if exc is not None:
             raise exc
         return self.value  # type: ignore[return-value]
@@ -207,7 +250,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     def exception(self) -> BaseException | None:
         """The error, or None; reading it observes the outcome."""
         self._observed = True
-        return ar_exception.__get__(self)  # type: ignore[no-any-return]
+        return exception_of(self)
 
     @property
     def exc_info(self) -> tuple[Any, ...]:
@@ -220,7 +263,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     def __del__(self) -> None:
         if self._observed:
             return
-        exc = ar_exception.__get__(self)
+        exc = exception_of(self)
         # Cancelled is what the canceller asked for, not news: like asyncio,
         # only other errors are reported.
         if exc is not None and not isinstance(exc, Cancelled):
@@ -323,21 +366,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             RuntimeError: called from another thread than the promise's hub's.
         """
         self._check_thread("cancel")
-        if self.ready():
+        if self._state is SETTLED:
             return False
         job = self._job
-        if job is not None:
-            if not job.cancel():
-                return False
-            self._job = None
-        if not self.ready():
-            self._following = False
-            ar_set_exception(self, Cancelled(f"{self!r} was cancelled before it started"))
+        if job is not None and not job.cancel():
+            return False
+        # A pool's job settles its promise as it is cancelled; anything else is settled here.
+        self._settle(Error(Cancelled(f"{self!r} was cancelled before it started")))
         return True
 
     def cancelled(self) -> bool:  # type: ignore[override]
         """Whether this promise was rejected with ``Cancelled``."""
-        return isinstance(ar_exception.__get__(self), Cancelled)
+        return isinstance(exception_of(self), Cancelled)
 
     # -- constructors --------------------------------------------------------
 
@@ -416,7 +456,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if not isinstance(future, FUTURES):
             raise TypeError(f"from_future() takes a concurrent.futures.Future, got {future!r}")
         promise: Promise[U] = Promise()
-        follow_future(promise, future)
+        follow(promise, future)
         return promise
 
 

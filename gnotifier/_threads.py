@@ -70,7 +70,7 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
         _checks.recent = fn
     # Fast paths first: this is the call other threads make millions of times.
     if hub is None:
-        dispatcher = getattr(thread_state, "dispatcher", None) or target_dispatcher(None, "call_soon_threadsafe()")
+        dispatcher = thread_state.dispatcher or target_dispatcher(None, "call_soon_threadsafe()")
     else:
         dispatcher = getattr(hub, DISPATCHER_ATTR, None) or target_dispatcher(hub, "call_soon_threadsafe()")
     if get_ident() != dispatcher.thread_ident:
@@ -190,22 +190,37 @@ def _run_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
 
 
 class Thread:
-    """A real OS thread started by ``start_thread()``.
+    """A real OS thread, also after ``monkey.patch_all()``, that belongs to a hub.
+
+    ``Thread(fn, *args, name=None)`` starts ``fn(*args)`` at once, as
+    ``start_thread()`` does; see there.
 
     Attributes:
         name: the name given (or made up) at start.
         ident: the native thread identifier, once the thread runs.
+
+    Raises:
+        TypeError: ``fn`` is not callable or ``name`` is not a str.
     """
 
     __slots__ = ("name", "ident", "_done", "_finished", "_dispatcher")
 
-    def __init__(self, name: str, dispatcher: Dispatcher) -> None:
-        self.name = name
+    def __init__(self, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], name: str | None = None) -> None:
+        check_callable("start_thread()", fn)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"start_thread(name=) must be a str or None, got {name!r}")
+        self.name = name or f"gnotifier-thread-{next(_names)}"
         self.ident: int | None = None
-        self._dispatcher = dispatcher
+        self._dispatcher = dispatcher = dispatcher_for(get_hub())
         self._done = allocate_lock()  # held until the thread has finished
         self._done.acquire()
         self._finished = Event()  # set in the hub once the thread finished
+        dispatcher.hold()
+        try:
+            start_new_thread(self._main, (fn, args))
+        except BaseException:
+            dispatcher.release()
+            raise
 
     def __repr__(self) -> str:
         state = "finished" if self._finished.is_set() else "running"
@@ -235,6 +250,27 @@ class Thread:
             return True
         return False
 
+    def _main(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        # The new thread.
+        self.ident = get_ident()
+        dispatcher = self._dispatcher
+        thread_state.dispatcher = dispatcher
+        outcome = capture(fn, *args)
+        del fn, args
+        thread_state.dispatcher = None
+        dispatcher.submit_if_open(self._finish, (outcome,))
+        del outcome
+        self._done.release()
+
+    def _finish(self, outcome: Outcome) -> None:
+        # Hub thread, through the dispatcher.
+        dispatcher = self._dispatcher
+        self._finished.set()
+        dispatcher.release()
+        if type(outcome) is Error:
+            error = outcome.error
+            dispatcher.hub.handle_error(self, type(error), error, error.__traceback__)
+
 
 _names = itertools.count(1)
 
@@ -250,38 +286,4 @@ def start_thread(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], name:
     Raises:
         TypeError: ``fn`` is not callable or ``name`` is not a str.
     """
-    check_callable("start_thread()", fn)
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"start_thread(name=) must be a str or None, got {name!r}")
-    dispatcher = dispatcher_for(get_hub())
-    thread = Thread(name or f"gnotifier-thread-{next(_names)}", dispatcher)
-    dispatcher.hold()
-    try:
-        start_new_thread(_thread_main, (thread, fn, args))
-    except BaseException:
-        dispatcher.release()
-        raise
-    return thread
-
-
-def _thread_main(thread: Thread, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    # The new thread.
-    thread.ident = get_ident()
-    dispatcher = thread._dispatcher
-    thread_state.dispatcher = dispatcher
-    outcome = capture(fn, *args)
-    del fn, args
-    thread_state.dispatcher = None
-    dispatcher.submit_if_open(_thread_finished, (thread, outcome))
-    del outcome
-    thread._done.release()
-
-
-def _thread_finished(thread: Thread, outcome: Outcome) -> None:
-    # Hub thread, through the dispatcher.
-    dispatcher = thread._dispatcher
-    thread._finished.set()
-    dispatcher.release()
-    if type(outcome) is Error:
-        error = outcome.error
-        dispatcher.hub.handle_error(thread, type(error), error, error.__traceback__)
+    return Thread(fn, *args, name=name)

@@ -1,20 +1,31 @@
 # Crews: the long-lived worker threads behind a thread Pool.
 #
+# A pool hands its jobs to a backend: a Crew (threads, here) or an
+# ExecutorBackend (_executor.py). Both take the same calls from the pool,
+# in the hub's thread: submit(), cancel(), cancel_queued(), counts() and
+# close(); both hand every accepted job back exactly once, through the
+# pool's ``deliver(job, outcome)`` in the hub's thread, and neither touches
+# a promise: the pool settles it.
+#
 # A Crew owns a native job queue and up to ``size`` worker loops. Each worker
 # loop runs as one task of a gevent ThreadPool (the hub's ``hub.threadpool``
 # or a pool's own), so it is a real OS thread also after patch_all(). A loop
 # takes job after job from the native queue; a finished job's outcome goes
-# back to the hub through the dispatcher, which settles its promise. There is
-# no watcher and no greenlet per job.
+# back to the hub through the dispatcher. There is no watcher and no
+# greenlet per job.
 #
-# One job's road: Crew.submit() (hub) -> native queue -> _next() and _run()
-# (worker) -> dispatcher -> Crew._finish() (hub) -> promise -> its waiters.
+# One job's road: Pool.work() -> Crew.submit() (hub) -> native queue ->
+# _next() and _run() (worker) -> dispatcher -> Crew._finish() (hub) ->
+# Pool's deliver() -> promise -> its waiters.
 #
 # Guarantees:
 # - At most ``size`` jobs run at once; jobs beyond that wait in the queue
-#   and never block the submitter.
+#   and never block the submitter. Crews on one shared threadpool together
+#   take at most its ``maxsize - 1`` threads (their Seats): one thread stays
+#   free for gevent's own users, such as its resolver.
 # - Every accepted job either runs once or, if cancelled before a worker
-#   claimed it, never runs; its promise settles in the hub either way.
+#   claimed it, never runs (its outcome is NotStarted); it is delivered in
+#   the hub either way.
 # - A worker idle for ``idle_timeout`` seconds gives its thread back, and
 #   never while a job no other worker will take is queued (see _wait()).
 # - Each job runs in a copy of the submitter's contextvars.
@@ -39,15 +50,15 @@ import os
 import threading
 import warnings
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ._dispatch import Dispatcher, all_dispatchers, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
-from ._outcome import Error, Outcome, capture
+from ._outcome import Error, NotStarted, Outcome, capture
 
-__all__ = ["Crew", "Job", "check_cancelled"]
+__all__ = ["Backend", "Crew", "Deliver", "Job", "Seats", "check_cancelled"]
 
 # Tells one worker loop to exit; put once per loop by close().
 _STOP = object()
@@ -56,33 +67,118 @@ _GONE = object()
 
 
 class Job:
-    """One accepted call and the promise it settles."""
+    """One accepted call, on its way from a pool through a backend and back."""
 
     __slots__ = (
-        "fn",  # with args, kwargs, context: written at submit, read by the worker
+        "fn",  # with args, kwargs: written at submit, read by the worker, dropped once run
         "args",
         "kwargs",  # a dict, or None for none
-        "context",
-        "promise",  # hub thread only; None once settled
-        "crew",  # read-only
+        "context",  # the submitter's contextvars, copied by a Crew; None elsewhere
+        "promise",  # the pool's, which the backend never touches; hub thread only
+        "backend",  # the backend that took it, set by its submit(); read-only then
         "cancel_requested",  # set in the hub, read by check_cancelled() in the worker
     )
 
-    def __init__(
-        self, crew: Crew, promise: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        self.fn = fn
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn: Callable[..., Any] | None = fn
         self.args = args
         # None for no keywords: an empty dict per pending job is 64 bytes of 500.
         self.kwargs = kwargs or None
-        self.context = contextvars.copy_context()
-        self.promise = promise
-        self.crew = crew
+        self.context: contextvars.Context | None = None
+        self.promise: Any = None
+        self.backend: Backend | None = None
         self.cancel_requested = False
 
     def cancel(self) -> bool:
         """Cancel if not started (True); else ask it to stop (False). Hub thread."""
-        return self.crew.cancel(self)
+        backend = self.backend
+        return backend is not None and backend.cancel(self)
+
+
+# How a backend hands a job back: deliver(job, outcome), in the hub's thread.
+Deliver = Callable[[Job, Outcome], None]
+
+
+class Backend(Protocol):
+    """Where a pool's jobs run; every method is called in the hub's thread."""
+
+    def submit(self, job: Job) -> None:
+        """Take ``job``; deliver its outcome later. Never blocks.
+
+        Raises:
+            PoolClosed: no job can be taken any more (interpreter exit).
+        """
+
+    def cancel(self, job: Job) -> bool:
+        """Deliver NotStarted at once if ``job`` has not started (True); else False."""
+
+    def cancel_queued(self) -> int:
+        """Deliver NotStarted for every job not started yet; returns how many."""
+
+    def counts(self) -> tuple[int, int, int]:
+        """Jobs pending (not started) and running, and live threads."""
+
+    def close(self) -> None:
+        """Let the jobs taken so far finish, then give back what runs them."""
+
+
+class Seats:
+    """How many worker loops may run at once on one threadpool, over every crew on it.
+
+    Any thread; a loop takes a seat as it starts and gives it back as it
+    exits. Crews that found no seat wait their turn: a seat given back goes
+    to the crew that waited longest, started in its hub.
+    """
+
+    __slots__ = ("limit", "waiting", "_taken", "_lock")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: list[Crew] = []  # crews that found no seat; guarded by _lock, read racily by loops
+        self._taken = 0  # guarded by _lock
+        self._lock = allocate_lock()
+
+    def take(self, crew: Crew) -> bool:
+        """A seat for one more loop of ``crew``; False, and ``crew`` waits, if none is free."""
+        with self._lock:
+            if self._taken < self.limit:
+                self._taken += 1
+                return True
+            if crew not in self.waiting:
+                self.waiting.append(crew)
+            return False
+
+    def give_back(self, crew: Crew, still_wanted: bool) -> None:
+        """Free ``crew``'s seat; every crew waiting for one tries again, in its hub.
+
+        ``still_wanted``: ``crew`` has jobs queued, so it waits as well (last).
+        """
+        with self._lock:
+            self._taken -= 1
+            waiters, self.waiting = self.waiting, []
+        if still_wanted and crew not in waiters:
+            waiters.append(crew)
+        for waiter in waiters:
+            waiter.dispatcher.submit_if_open(waiter.start_loop_if_needed, ())
+
+    def reset(self) -> None:
+        """Forget every seat and waiter: a forked child's workers are gone."""
+        self._taken = 0
+        self._lock = allocate_lock()
+        self.waiting = []
+
+
+def shared_seats(hub: Any) -> Seats:
+    """The seats of ``hub.threadpool``, which crews share: all its threads but one."""
+    threadpool = hub.threadpool
+    shared: tuple[Any, Seats] | None = getattr(hub, _SEATS_ATTR, None)
+    if shared is None or shared[0] is not threadpool:  # none yet, or the hub's threadpool was replaced
+        shared = (threadpool, Seats(max(1, threadpool.maxsize - 1)))
+        setattr(hub, _SEATS_ATTR, shared)
+    return shared[1]
+
+
+_SEATS_ATTR = "_gnotifier_seats"  # where a hub keeps (its threadpool, that threadpool's Seats)
 
 
 class Crew:
@@ -91,14 +187,15 @@ class Crew:
     __slots__ = (
         "dispatcher",  # the hub's dispatcher; read-only
         "threadpool",  # the gevent ThreadPool our loops run on; read-only
-        "size",  # most loops at once; read-only
+        "seats",  # how many loops may run on that threadpool, shared with other crews; read-only
+        "size",  # most loops of ours at once; read-only
         "idle_timeout",  # seconds an idle loop waits before it exits; read-only
         "name",  # thread name prefix; read-only
-        "on_settled",  # callback(outcome, or None when cancelled); hub thread; read-only
-        "on_start",  # callback() as a loop claims a job; worker thread; read-only
+        "deliver",  # the pool's deliver(job, outcome); hub thread; read-only
+        "started",  # the pool's callback() as a loop claims a job, run in the hub; read-only
         "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
         "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
-        "_outstanding",  # jobs accepted and not yet settled; hub thread only
+        "_outstanding",  # jobs taken and not yet delivered; hub thread only
         "_lock",  # guards _idle, _threads and _serial
         "_idle",  # loops blocked waiting for a job; guarded by _lock, read racily by submit()
         "_threads",  # live loops; guarded by _lock, read racily by submit()
@@ -112,19 +209,21 @@ class Crew:
         self,
         dispatcher: Dispatcher,
         threadpool: Any,
+        seats: Seats,
         size: int,
         idle_timeout: float,
         name: str,
-        on_settled: Callable[[Outcome | None], Any],
-        on_start: Callable[[], Any] | None = None,
+        deliver: Deliver,
+        started: Callable[[], Any] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.threadpool = threadpool
+        self.seats = seats
         self.size = size
         self.idle_timeout = idle_timeout
         self.name = name
-        self.on_settled = on_settled
-        self.on_start = on_start
+        self.deliver = deliver
+        self.started = started
         self._jobs: SimpleQueue[Any] = SimpleQueue()
         self._unstarted: dict[Job, None] = {}
         self._outstanding: set[Job] = set()
@@ -133,7 +232,7 @@ class Crew:
         self._all_gone: Any = None
         _crews.add(self)
 
-    # -- hub side ------------------------------------------------------------
+    # -- hub side: the Backend interface -----------------------------------
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` and start a loop if none will take it. Hub thread; never blocks.
@@ -143,6 +242,8 @@ class Crew:
         """
         if _exiting:
             raise PoolClosed("the interpreter is exiting: no new job starts; submit work before the program ends")
+        job.backend = self
+        job.context = contextvars.copy_context()
         self._outstanding.add(job)
         self._unstarted[job] = None
         self._jobs.put(job)
@@ -152,10 +253,15 @@ class Crew:
         if len(self._unstarted) > self._idle and self._threads < self.size:
             self._start_loop()
 
+    def start_loop_if_needed(self) -> None:
+        """Start a loop if a queued job has none to take it. Hub thread (a seat came free)."""
+        if len(self._unstarted) > self._idle and self._threads < self.size:
+            self._start_loop()
+
     def _start_loop(self) -> None:
         # Hub thread: adjust() may start a thread and touches the loop.
         with self._lock:
-            if self._threads >= self.size:
+            if self._threads >= self.size or not self.seats.take(self):
                 return
             self._threads += 1
             self._serial += 1
@@ -163,7 +269,7 @@ class Crew:
         run_on_threadpool(self.threadpool, self._loop, serial)
 
     def cancel(self, job: Job) -> bool:
-        """Cancel and reject ``job`` if no loop claimed it yet. Hub thread.
+        """Deliver NotStarted for ``job`` if no loop claimed it yet. Hub thread.
 
         A running job is only asked to stop: check_cancelled() raises in it.
         """
@@ -171,46 +277,28 @@ class Crew:
             job.cancel_requested = True
             return False
         # The job stays queued; the loop that takes it finds it claimed.
-        self._reject(job, "this job was cancelled before it started")
+        self._finish(job, NotStarted("this job was cancelled before it started"))
         return True
 
     def cancel_queued(self) -> int:
-        """Cancel and reject every job no loop claimed yet; returns how many. Hub thread."""
+        """Deliver NotStarted for every job no loop claimed yet; returns how many. Hub thread."""
         cancelled = 0
         for job in list(self._unstarted):
             if self._unstarted.pop(job, _GONE) is not _GONE:
-                self._reject(job, "the pool was shut down before this job started")
+                self._finish(job, NotStarted("the pool was shut down before this job started"))
                 cancelled += 1
         return cancelled
 
-    def _reject(self, job: Job, why: str) -> None:
-        # Hub thread, for a job we claimed.
-        self._outstanding.discard(job)
-        promise = job.promise
-        if promise is not None and not promise.ready():
-            promise._settle(Error(Cancelled(why)))
-        self._settled(job, None)
-
     def _finish(self, job: Job, outcome: Outcome) -> None:
-        # Hub thread, through the dispatcher.
+        # Hub thread: through the dispatcher, or for a job we claimed.
         self._outstanding.discard(job)
-        promise = job.promise
-        if promise is not None and not promise.ready():
-            promise._settle(outcome)
-        self._settled(job, outcome)
-
-    def _settled(self, job: Job, outcome: Outcome | None) -> None:
-        # Hub thread. Break the promise <-> job cycle, then tell the pool.
-        promise, job.promise = job.promise, None
-        if promise is not None:
-            promise._job = None
         job.fn = job.args = job.kwargs = job.context = None  # type: ignore[assignment]
-        self.on_settled(outcome)
+        self.deliver(job, outcome)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> tuple[int, int, int]:
         """Jobs pending (unclaimed) and running, and live loops. Hub thread."""
         pending = len(self._unstarted)
-        return {"pending": pending, "running": len(self._outstanding) - pending, "threads": self._threads}
+        return pending, len(self._outstanding) - pending, self._threads
 
     def close(self) -> None:
         """Ask every loop to exit once the jobs queued before are done. Hub thread."""
@@ -219,20 +307,23 @@ class Crew:
         for _ in range(loops):
             self._jobs.put(_STOP)
 
-    def _after_fork_in_child(self) -> None:
-        # The only thread left is the one that forked; every worker is gone.
-        # Start afresh, and reject what the parent had accepted (queued or
-        # running) rather than leave it hanging or run it twice.
+    def after_fork_in_child(self) -> None:
+        """Start afresh in a forked child, where every worker is gone.
+
+        What the parent had taken (queued or running) is delivered as
+        NotStarted rather than left hanging or run twice.
+        """
         self._jobs = SimpleQueue()
         self._lock = allocate_lock()
         self._idle = self._threads = 0
+        self.seats.reset()
         orphans, self._outstanding = self._outstanding, set()
         self._unstarted = {}
         if not self.dispatcher.in_hub_thread():
             return  # the hub's thread did not survive the fork: nobody waits
         reset_threadpool_in_child(self.threadpool)
         for job in orphans:
-            self._reject(job, "the process forked while this job was queued or running in the parent")
+            self._finish(job, NotStarted("the process forked while this job was queued or running in the parent"))
 
     # -- worker side -----------------------------------------------------------
 
@@ -252,6 +343,12 @@ class Crew:
                     return
                 self._run(job)
                 del job
+                if self.seats.waiting:
+                    # Another crew waits for a seat on this threadpool: hand
+                    # ours over, job by job, rather than keep it while busy.
+                    with self._lock:
+                        self._threads -= 1
+                    return
         except BaseException:
             # Not an orderly exit (those count themselves out in _next()):
             # gevent's worker would swallow this, so give the place back.
@@ -269,6 +366,8 @@ class Crew:
                 if self._active == 0 and self._all_gone is not None:
                     self._all_gone.release()
                     self._all_gone = None
+            # Last: a crew woken for the seat may start a loop at once.
+            self.seats.give_back(self, still_wanted=bool(self._unstarted))
 
     def _next(self) -> Job | None:
         # Worker thread. The next job this loop claimed, or None to exit.
@@ -285,8 +384,8 @@ class Crew:
                 return None
             # dict.pop is atomic: if cancel() popped the job first, skip it.
             if self._unstarted.pop(item, _GONE) is not _GONE:
-                if self.on_start is not None:
-                    self.on_start()
+                if self.started is not None:
+                    self.dispatcher.submit_if_open(self.started, ())
                 return item  # type: ignore[no-any-return]
 
     def _wait(self) -> Any:
@@ -320,9 +419,9 @@ class Crew:
         thread_state.job = job
         try:
             if job.kwargs is None:
-                outcome = capture(job.context.run, job.fn, *job.args)
+                outcome = capture(job.context.run, job.fn, *job.args)  # type: ignore[union-attr,arg-type]
             else:
-                outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)
+                outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)  # type: ignore[union-attr,arg-type]
         except BaseException as exc:  # noqa: BLE001 - a job must settle even if calling it fails here
             # Only a fault of ours gets here (capture() catches what the job
             # raises); unsettled, the job would keep its hub alive forever.
@@ -396,7 +495,7 @@ atexit.register(_at_exit)
 
 def _after_fork_in_child() -> None:
     for crew in list(_crews):
-        crew._after_fork_in_child()
+        crew.after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):
@@ -412,6 +511,6 @@ def check_cancelled() -> None:
     Raises:
         Cancelled: the job's promise was cancelled while it ran.
     """
-    job: Job | None = getattr(thread_state, "job", None)
+    job = thread_state.job
     if job is not None and job.cancel_requested:
         raise Cancelled("the promise of this job was cancelled; stop the job")

@@ -1,0 +1,87 @@
+# The executor backend: a pool's jobs handed to a concurrent.futures.Executor.
+#
+# ``Pool(executor=ex)`` submits each job to ``ex`` (processes, a distributed
+# engine's executor) and follows its future the way a promise follows one
+# (_follow.when_done): the future completes in the executor's thread, its
+# outcome is queued for the hub, and the pool's deliver() runs there.
+#
+# Guarantees:
+# - Every accepted job is delivered exactly once: its future's outcome, or
+#   NotStarted when cancel() or cancel_queued() cancelled the future first
+#   (the later report of the cancelled future is then ignored).
+# - Executors do not say when a job starts: ``started()`` runs as its
+#   outcome is delivered.
+#
+# Assumptions:
+# - Everything here runs in the hub's thread, except the futures' done
+#   callbacks (_follow.when_done), which only queue a call for the hub.
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any, Callable
+
+from ._follow import when_done
+from ._outcome import NotStarted, Outcome
+from ._worker import Deliver, Job
+
+__all__ = ["ExecutorBackend"]
+
+
+class ExecutorBackend:
+    """Runs a pool's jobs on a ``concurrent.futures.Executor``."""
+
+    __slots__ = ("executor", "deliver", "started", "_futures")
+
+    def __init__(
+        self, executor: concurrent.futures.Executor, deliver: Deliver, started: Callable[[], Any] | None = None
+    ) -> None:
+        self.executor = executor
+        self.deliver = deliver
+        self.started = started
+        self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered
+
+    def submit(self, job: Job) -> None:
+        """Submit ``job`` to the executor. Hub thread.
+
+        Raises:
+            whatever ``executor.submit()`` raises (a shut-down executor's RuntimeError).
+        """
+        fn, args, kwargs = job.fn, job.args, job.kwargs or {}
+        future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
+        job.backend = self
+        self._futures[job] = future
+        when_done(future, self._done, job)
+
+    def _done(self, job: Job, outcome: Outcome) -> None:
+        # Hub thread, through the dispatcher.
+        if self._futures.pop(job, None) is None:
+            return  # cancelled here first, and delivered then
+        if self.started is not None:
+            self.started()
+        self.deliver(job, outcome)
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel ``job``'s future if it has not started, delivering NotStarted. Hub thread."""
+        return self._cancel(job, "this job was cancelled before it started")
+
+    def cancel_queued(self) -> int:
+        """Cancel every future that has not started; returns how many. Hub thread."""
+        why = "the pool was shut down before this job started"
+        return sum(1 for job in list(self._futures) if self._cancel(job, why))
+
+    def _cancel(self, job: Job, why: str) -> bool:
+        future = self._futures.get(job)
+        if future is None or not future.cancel():
+            return False
+        del self._futures[job]
+        self.deliver(job, NotStarted(why))
+        return True
+
+    def counts(self) -> tuple[int, int, int]:
+        """Jobs pending and running (a future done but not yet delivered has started); no threads."""
+        pending = sum(1 for future in self._futures.values() if not (future.running() or future.done()))
+        return pending, len(self._futures) - pending, 0
+
+    def close(self) -> None:
+        """Nothing to give back: the executor is the caller's, and stays open."""
