@@ -13,6 +13,8 @@ from ._combinators import aeach as aeach
 from ._combinators import afilter as afilter
 from ._combinators import amap as amap
 from ._combinators import areduce as areduce
+from ._dispatch import HubStats as HubStats
+from ._dispatch import hub_stats as hub_stats
 from ._errors import AlreadySettled as AlreadySettled
 from ._errors import Cancelled as Cancelled
 from ._errors import HubClosed as HubClosed
@@ -26,6 +28,7 @@ from ._loop import run as run
 from ._notifier import Notifier as Notifier
 from ._notifier import make_notifier as make_notifier
 from ._pool import Pool as Pool
+from ._pool import PoolStats as PoolStats
 from ._pool import default_pool as default_pool
 from ._pool import work as work
 from ._promise import Promise as Promise
@@ -41,11 +44,13 @@ __all__ = (
     "AlreadySettled",
     "Cancelled",
     "HubClosed",
+    "HubStats",
     "Notifier",
     "NotifierFreed",
     "Pool",
     "PoolClosed",
     "PoolFull",
+    "PoolStats",
     "Promise",
     "Thread",
     "Timer",
@@ -58,6 +63,7 @@ __all__ = (
     "check_cancelled",
     "default_pool",
     "delay",
+    "hub_stats",
     "interval",
     "make_notifier",
     "run",

@@ -48,7 +48,7 @@ import os
 import sys
 import weakref
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from gevent.hub import Hub, reinit
 
@@ -61,10 +61,12 @@ __all__ = [
     "DISPATCHER_ATTR",
     "DRAIN_SLICE",
     "Dispatcher",
+    "HubStats",
     "ThreadState",
     "all_dispatchers",
     "describe",
     "dispatcher_for",
+    "hub_stats",
     "target_dispatcher",
     "thread_state",
 ]
@@ -122,6 +124,7 @@ class Dispatcher:
         "_ref",  # whether _watcher is ref'd; hub thread only
         "_backlog_held",  # whether a hold covers calls left for the next drain; hub thread only
         "_slices",  # drain slices run so far: written by the hub, read racily by submitters
+        "_largest",  # most calls one slice ran; hub thread only
         "_woken",  # whether the loop ever ran our watcher; hub thread only
         "_stalled_at",  # _slices when a submitter last saw the hub not draining; any thread, racy
         "_on_close",  # dict of callables run when the hub is destroyed; see add_close_callback()
@@ -141,6 +144,7 @@ class Dispatcher:
         self._ref = False
         self._backlog_held = False
         self._slices = 0
+        self._largest = 0
         self._woken = False
         self._stalled_at = -1
         self._on_close: dict[Callable[[], Any], None] = {}
@@ -254,6 +258,15 @@ class Dispatcher:
         """How many accepted calls have not run yet. Safe to call from any thread."""
         return len(self._calls)
 
+    def stats(self) -> HubStats:
+        """What this hub waits for and has done; see hub_stats(). Any thread, a snapshot."""
+        return {
+            "queued": len(self._calls),
+            "holds": self._holds,
+            "drains": self._slices,
+            "largest_batch": self._largest,
+        }
+
     def hold_until_drained(self) -> bool:
         """Hold the hub until the calls queued now have run; whether any are. Hub thread only.
 
@@ -292,7 +305,10 @@ class Dispatcher:
             self._backlog_held = False
             self.release()
         calls = self._calls
-        for _ in range(min(len(calls), DRAIN_SLICE)):
+        batch = min(len(calls), DRAIN_SLICE)
+        if batch > self._largest:
+            self._largest = batch
+        for _ in range(batch):
             fn, args = calls.popleft()
             try:
                 fn(*args)
@@ -468,6 +484,44 @@ def _closed_message(hub: Hub) -> str:
 def describe(hub: Hub) -> str:
     """A hub's name for messages; unlike repr(), safe after destroy()."""
     return f"<Hub at 0x{id(hub):x} of thread 0x{hub.thread_ident:x}>"
+
+
+class HubStats(TypedDict):
+    """What ``hub_stats()`` returns: a hub's calls from threads, and what holds it open."""
+
+    queued: int  # calls accepted from any thread, not run yet
+    holds: int  # unsettled work, running threads, followed futures, waiting call_in_hub calls
+    drains: int  # batches of queued calls the hub has run
+    largest_batch: int  # most calls one batch ran
+
+
+def hub_stats(hub: Hub | None = None) -> HubStats:
+    """A snapshot of what a hub has queued from threads and what holds it open.
+
+    The hub is ``hub`` if given; else, in a thread gnotifier started, the
+    hub that started it; else the calling thread's own. ``holds`` counts
+    what keeps the hub's loop alive on gnotifier's behalf: a job whose
+    promise is unsettled, a thread from ``start_thread()``, a followed
+    future, a ``call_in_hub()`` under way, calls left for the next batch.
+    A hub with ``queued`` and ``holds`` at 0 waits for nothing of
+    gnotifier's. Safe to call from any thread, also once the hub is
+    destroyed; the counts may be a moment old.
+
+    Raises:
+        TypeError: ``hub`` is not a gevent Hub.
+        RuntimeError: no ``hub`` given and none to infer.
+    """
+    if hub is not None and not isinstance(hub, Hub):
+        raise TypeError(f"hub_stats(): hub= must be a gevent Hub, got {hub!r}")
+    if hub is None:
+        started_by = thread_state.dispatcher
+        hub = started_by.hub if started_by is not None else get_hub_if_exists()
+        if hub is None:
+            raise RuntimeError("hub_stats(): this thread has no hub; pass hub=<the hub>")
+    dispatcher: Dispatcher | None = getattr(hub, DISPATCHER_ATTR, None)
+    if dispatcher is None:  # gnotifier never served this hub
+        return {"queued": 0, "holds": 0, "drains": 0, "largest_batch": 0}
+    return dispatcher.stats()
 
 
 def dispatcher_for(hub: Hub) -> Dispatcher:

@@ -35,7 +35,7 @@ from gevent.timeout import Timeout
 from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
 from ._errors import AlreadySettled, Cancelled
-from ._follow import AWAITABLES, FUTURES, follow, link_later, when_done
+from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
 from ._links import Catch, Finally, Link, Tap, Then
@@ -178,9 +178,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             self._job = source
             when_done(source, self._settle)
             return
-        if isinstance(source, Promise):
-            source._observed = True  # its error is now ours to report
-        link_later(source, self._adopt)
+        watch(source, self._adopt)  # a promise's error is now ours to report
 
     def _adopt(self, source: AsyncResult[Any]) -> None:
         # rawlink callback of a followed AsyncResult.
