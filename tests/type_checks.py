@@ -34,6 +34,9 @@ def check_promise_types(number: Promise[int], future: concurrent.futures.Future[
     assert_type(gnotifier.Pool(size=2).map(to_text, [1, 2]), Promise[list[str]])
     assert_type(gnotifier.run(to_text, 6), str)
     assert_type(gnotifier.Pool(size=2).stats()["pending"], int)
+    assert_type(gnotifier.hub_stats()["holds"], int)
+    assert_type(gnotifier.Timer(1, to_text, 2, repeat=True), gnotifier.Timer)
+    assert_type(gnotifier.Thread(to_text, 2, name="t"), gnotifier.Thread)
 
 
 def check_wrong_calls_are_rejected() -> None:
@@ -50,6 +53,9 @@ def check_wrong_calls_are_rejected() -> None:
     gnotifier.start_thread(to_text, "x")  # type: ignore[arg-type]
     gnotifier.run(to_text, "x")  # type: ignore[arg-type]
     gnotifier.call_in_hub(to_text, "x")  # type: ignore[arg-type]
+    gnotifier.Timer(1, to_text, "x")  # type: ignore[arg-type]
+    gnotifier.Thread(to_text)  # type: ignore[arg-type]
+    gnotifier.hub_stats()["lost"]  # type: ignore[typeddict-item]
 
 
 def promise_of_text(value: int) -> Promise[str]:
