@@ -1,39 +1,19 @@
-"""amap, areduce, afilter, aeach, and property tests of Promise.all/settle/race/any (SPEC §4)."""
+"""amap, areduce, afilter and aeach."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import operator
-import sys
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import gevent
 import pytest
-from conftest import in_hub, later, reports_after_gc, run_in_a_thread_without_a_hub, wait_until
 from gevent.event import AsyncResult
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from helpers import DEADLINE, Boom, in_hub, later, reports_after_gc, run_in_a_thread_without_a_hub, wait_until
 
 import gnotifier
 from gnotifier import Promise, aeach, afilter, amap, areduce
-
-if sys.version_info >= (3, 11):
-    from builtins import BaseExceptionGroup
-else:
-    from exceptiongroup import BaseExceptionGroup
-
-DEADLINE = 5.0  # seconds any single get() in these tests may take
-
-
-class Boom(Exception):
-    """A test error; compared by identity."""
-
-
-@pytest.fixture
-def executor() -> Iterator[concurrent.futures.ThreadPoolExecutor]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="test-executor") as pool:
-        yield pool
 
 
 class HandSettled:
@@ -53,7 +33,7 @@ class HandSettled:
         self.unsettled.pop(item).set(value)
 
 
-# -- amap -----------------------------------------------------------------------
+# -- amap ----------------------------------------------------------------------------------
 
 
 def test_amap_keeps_input_order() -> None:
@@ -198,7 +178,7 @@ def test_amap_of_nothing_is_an_empty_list() -> None:
     assert amap(str, []).get(timeout=DEADLINE) == []
 
 
-# -- areduce --------------------------------------------------------------------------
+# -- areduce -------------------------------------------------------------------------------
 
 
 def test_areduce_folds_one_step_after_another() -> None:
@@ -269,7 +249,7 @@ def test_areduce_rejects_with_the_error_and_stops(how: str) -> None:
     assert record == [1, 2]
 
 
-# -- afilter ---------------------------------------------------------------------------
+# -- afilter -------------------------------------------------------------------------------
 
 
 def test_afilter_keeps_input_order() -> None:
@@ -310,7 +290,7 @@ def test_afilter_rejects_with_the_error(how: str) -> None:
         afilter(keep, range(3)).get(timeout=DEADLINE)
 
 
-# -- aeach -------------------------------------------------------------------------------
+# -- aeach ---------------------------------------------------------------------------------
 
 
 def test_aeach_runs_strictly_one_after_another() -> None:
@@ -378,6 +358,7 @@ def test_aeach_of_nothing_resolves_to_none() -> None:
 
 # -- never inside the call, also in a thread with no hub yet -------------------------------
 
+
 NO_HUB_CALLS: list[Any] = [
     pytest.param(lambda fn: amap(fn, [1]), id="amap"),
     pytest.param(lambda fn: amap(fn, [1], concurrency=1), id="amap-limited"),
@@ -401,7 +382,8 @@ def test_combinator_never_calls_fn_inside_the_call_in_a_thread_without_a_hub(
     assert run_in_a_thread_without_a_hub(scenario) == [("returned", False), ("fn", True)]
 
 
-# -- bad input ------------------------------------------------------------------------------
+# -- bad input -----------------------------------------------------------------------------
+
 
 BAD_CALLS: list[Any] = [
     pytest.param(lambda: amap(42, [1]), id="amap-fn-not-callable"),
@@ -419,136 +401,3 @@ BAD_CALLS: list[Any] = [
 def test_combinator_bad_input_raises_type_error(call: Callable[[], object]) -> None:
     with pytest.raises(TypeError):
         call()
-
-
-# -- property tests: Promise.all / settle / race / any against a sequential model -------------
-
-PRE_SETTLED = ("plain", "resolved", "rejected")
-KINDS = (*PRE_SETTLED, "later-value", "later-error")
-FAILING = ("rejected", "later-error")
-
-
-@st.composite
-def scenarios(draw: Any, min_size: int = 0) -> tuple[list[str], list[int]]:
-    """Input kinds, and the order in which the "later" ones settle."""
-    # A random subset of the kinds first, so that all-failing and
-    # all-succeeding lists come up often.
-    alphabet = sorted(draw(st.sets(st.sampled_from(KINDS), min_size=1)))
-    kinds = draw(st.lists(st.sampled_from(alphabet), min_size=min_size, max_size=8))
-    later = [index for index, kind in enumerate(kinds) if kind not in PRE_SETTLED]
-    return kinds, draw(st.permutations(later))
-
-
-class Scenario:
-    """The inputs of one example, and what a sequential model says about them."""
-
-    def __init__(self, kinds: list[str], order: list[int]) -> None:
-        self.kinds = kinds
-        self.order = order
-        self.values = [f"value {index}" for index in range(len(kinds))]
-        self.errors = [Boom(f"error {index}") for index in range(len(kinds))]
-        self.later: dict[int, Promise[Any]] = {}
-        self.inputs: list[Any] = []
-        for index, kind in enumerate(kinds):
-            if kind == "plain":
-                self.inputs.append(self.values[index])
-            elif kind == "resolved":
-                self.inputs.append(Promise.resolved(self.values[index]))
-            elif kind == "rejected":
-                self.inputs.append(Promise.rejected(self.errors[index]))
-            else:
-                self.later[index] = Promise()
-                self.inputs.append(self.later[index])
-
-    def outcome(self, index: int) -> tuple[bool, Any]:
-        if self.kinds[index] in FAILING:
-            return (False, self.errors[index])
-        return (True, self.values[index])
-
-    def settle_order(self) -> list[int]:
-        """Model: what is settled when the combinator is called comes first, in input order."""
-        return [index for index, kind in enumerate(self.kinds) if kind in PRE_SETTLED] + list(self.order)
-
-    def settle_later_ones(self) -> None:
-        """Settle the "later" inputs in the hub, one hub callback each, in the drawn order."""
-        loop = gevent.get_hub().loop
-        for index in self.order:
-            ok, payload = self.outcome(index)
-            loop.run_callback(self.later[index].set if ok else self.later[index].set_exception, payload)
-
-    def finish(self, result: Promise[Any]) -> tuple[bool, Any]:
-        wait_until(lambda: result.ready() and all(p.ready() for p in self.later.values()), what="every input")
-        exc = result.exception
-        return (True, result.value) if exc is None else (False, exc)
-
-
-# hub_errors is per test, not per example: it only ever grows, and every
-# example checks that it is still empty.
-PROPERTY_SETTINGS = settings(
-    max_examples=50,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-
-
-def _same(actual: tuple[bool, Any], expected: tuple[bool, Any]) -> bool:
-    # Errors compare by identity; values by equality.
-    if actual[0] != expected[0]:
-        return False
-    return actual[1] == expected[1] if actual[0] else actual[1] is expected[1]
-
-
-@PROPERTY_SETTINGS
-@given(scenarios())
-def test_all_matches_the_sequential_model(hub_errors: list, scenario: tuple[list[str], list[int]]) -> None:
-    case = Scenario(*scenario)
-    result = Promise.all(case.inputs)
-    case.settle_later_ones()
-    actual = case.finish(result)
-    failures = [index for index in case.settle_order() if not case.outcome(index)[0]]
-    expected = (False, case.errors[failures[0]]) if failures else (True, case.values)
-    assert _same(actual, expected), (actual, expected)
-    assert hub_errors == []
-
-
-@PROPERTY_SETTINGS
-@given(scenarios())
-def test_settle_matches_the_sequential_model(hub_errors: list, scenario: tuple[list[str], list[int]]) -> None:
-    case = Scenario(*scenario)
-    result = Promise.settle(case.inputs)
-    case.settle_later_ones()
-    ok, outcomes = case.finish(result)
-    expected = [case.outcome(index) for index in range(len(case.kinds))]
-    assert ok is True
-    assert [flag for flag, _ in outcomes] == [flag for flag, _ in expected]
-    assert all(_same(got, want) for got, want in zip(outcomes, expected)), (outcomes, expected)
-    assert hub_errors == []
-
-
-@PROPERTY_SETTINGS
-@given(scenarios(min_size=1))
-def test_race_matches_the_sequential_model(hub_errors: list, scenario: tuple[list[str], list[int]]) -> None:
-    case = Scenario(*scenario)
-    result = Promise.race(case.inputs)
-    case.settle_later_ones()
-    actual = case.finish(result)
-    expected = case.outcome(case.settle_order()[0])
-    assert _same(actual, expected), (actual, expected)
-    assert hub_errors == []
-
-
-@PROPERTY_SETTINGS
-@given(scenarios(min_size=1))
-def test_any_matches_the_sequential_model(hub_errors: list, scenario: tuple[list[str], list[int]]) -> None:
-    case = Scenario(*scenario)
-    result = Promise.any(case.inputs)
-    case.settle_later_ones()
-    ok, payload = case.finish(result)
-    successes = [index for index in case.settle_order() if case.outcome(index)[0]]
-    if successes:
-        assert (ok, payload) == (True, case.values[successes[0]])
-    else:
-        assert (ok, isinstance(payload, BaseExceptionGroup)) == (False, True)
-        assert sorted(map(id, payload.exceptions)) == sorted(id(case.errors[index]) for index in range(len(case.kinds)))
-    assert hub_errors == []

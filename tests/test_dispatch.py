@@ -1,9 +1,9 @@
 """The per-hub dispatcher, as users see it: call_soon_threadsafe and keep-alive.
 
-SPEC section 2: every accepted call runs exactly once, in hub context of the
-target hub, in the order each thread made its calls; calls never coalesce;
-``HubClosed`` once the hub is gone; the hub stays alive while a queued call
-has not run, and an idle dispatcher keeps nothing alive.
+Every accepted call runs exactly once, in hub context of the target hub, in
+the order each thread made its calls; calls never coalesce; the hub stays
+alive while a queued call has not run, and an idle dispatcher keeps nothing
+alive. What happens once the hub is destroyed: ``test_dispatch_destroy.py``.
 
 The tests are not monkey-patched: ``threading`` is the real thing, so a
 ``threading.Thread.join()`` in the main greenlet blocks the hub's thread and
@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
 from typing import Any, Callable
 
 import gevent
 import pytest
-from conftest import join_thread, start_thread, wait_until
 from gevent.event import AsyncResult
+from helpers import call_in, call_soon, join_thread, start_own_hub_thread, start_thread, wait_until
 
 import gnotifier
-from gnotifier import HubClosed
 
 JOIN_TIMEOUT = 10.0  # seconds a helper thread gets before the test fails
 WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
@@ -34,26 +32,10 @@ THREADS = 4
 CALLS_PER_THREAD = 50_000
 
 
-def _start(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
-    return start_thread(target, *args, name=name)
-
-
-def _join(thread: threading.Thread) -> None:
-    join_thread(thread, JOIN_TIMEOUT)
-
-
 def _join_running_hub(thread: threading.Thread) -> None:
     """Join a plain thread while the hub keeps running (it may be calling into it)."""
     wait_until(lambda: not thread.is_alive(), JOIN_TIMEOUT, f"{thread.name} to finish")
     thread.join(JOIN_TIMEOUT)
-
-
-def _call_soon(fn: Callable[[], Any], hub: Any) -> None:
-    gnotifier.call_soon_threadsafe(fn, hub=hub)
-
-
-def _call_in(fn: Callable[[], Any], hub: Any) -> None:
-    gnotifier.call_in_hub(fn, hub=hub, timeout=JOIN_TIMEOUT)
 
 
 def _where(record: list[Any], label: object) -> Callable[[], None]:
@@ -65,39 +47,7 @@ def _where(record: list[Any], label: object) -> Callable[[], None]:
     return call
 
 
-def _start_own_hub_thread(
-    body: Callable[[Any], Any], destroyed: threading.Event | None = None
-) -> tuple[threading.Thread, queue.Queue[tuple[Any, int]]]:
-    """Start a plain thread that makes a hub, runs ``body(hub)``, then destroys the hub.
-
-    The queue receives what ``body`` returned and the thread's native ident;
-    ``destroyed`` is set once the hub is gone, whatever happened.
-    """
-    box: queue.Queue[tuple[Any, int]] = queue.Queue()
-
-    def main() -> None:
-        try:
-            hub = gevent.get_hub()
-            try:
-                result = body(hub)
-            finally:
-                hub.destroy(destroy_loop=True)
-            box.put((result, threading.get_ident()))
-        finally:
-            if destroyed is not None:
-                destroyed.set()
-
-    return _start(main, name="own-hub"), box
-
-
-def _in_own_hub_thread(body: Callable[[Any], Any]) -> tuple[Any, int]:
-    """``body(hub)`` in a plain thread with a hub of its own; its result and the thread's ident."""
-    thread, box = _start_own_hub_thread(body)
-    _join(thread)
-    return box.get(timeout=0)
-
-
-# -- exactly once, in order, never merged --------------------------------------
+# -- exactly once, in order, never merged --------------------------------------------------
 
 
 def test_call_soon_threadsafe_runs_every_call_once_in_each_threads_order() -> None:
@@ -114,7 +64,7 @@ def test_call_soon_threadsafe_runs_every_call_once_in_each_threads_order() -> No
         for i in range(CALLS_PER_THREAD):
             gnotifier.call_soon_threadsafe(record.append, (thread_no, i), hub=hub)
 
-    threads = [_start(flood, n, name=f"flood-{n}") for n in range(THREADS)]
+    threads = [start_thread(flood, n, name=f"flood-{n}") for n in range(THREADS)]
     for thread in threads:
         _join_running_hub(thread)
     # Every call was accepted by now. A marker sent afterwards lets a late
@@ -144,7 +94,7 @@ def test_call_soon_threadsafe_does_not_coalesce_calls(origin: str) -> None:
     if origin == "hub-thread":
         queue_calls()
     else:
-        _join(_start(queue_calls))
+        join_thread(start_thread(queue_calls))
     assert record == []
 
     wait_until(lambda: len(record) >= 1000, what="the queued calls to run")
@@ -172,7 +122,7 @@ def test_call_soon_threadsafe_from_foreign_thread_runs_in_hub_thread() -> None:
         gnotifier.call_soon_threadsafe(_where(record, "call"), hub=hub)
         record.append(("after call_soon_threadsafe", threading.get_ident(), False))
 
-    _join(_start(send))  # the hub cannot run the call before this returns
+    join_thread(start_thread(send))  # the hub cannot run the call before this returns
     wait_until(lambda: len(record) == 2, what="the call to run")
 
     assert record == [
@@ -194,10 +144,10 @@ def test_call_soon_threadsafe_reaches_idle_hub_of_another_thread(hub_state: str)
         handoff.put((hub, answer))
         return answer.get(timeout=JOIN_TIMEOUT)  # a gevent.Timeout fails the test
 
-    owner, box = _start_own_hub_thread(body)
+    owner, box = start_own_hub_thread(body)
     hub, answer = handoff.get(timeout=JOIN_TIMEOUT)
     gnotifier.call_soon_threadsafe(lambda: answer.set(("ran in", threading.get_ident())), hub=hub)
-    _join(owner)
+    join_thread(owner)
 
     value, owner_ident = box.get(timeout=0)
     assert value == ("ran in", owner_ident)
@@ -228,13 +178,13 @@ class _LoopSpy:
         setattr(self._loop, name, value)
 
 
-@pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
+@pytest.mark.parametrize("send", [call_soon, call_in], ids=["call_soon_threadsafe", "call_in_hub"])
 @pytest.mark.parametrize("hub_state", ["fresh-hub", "hub-already-used"])
 def test_dispatcher_changes_no_loop_state_from_calling_thread(
     send: Callable[[Callable[[], Any], Any], None], hub_state: str
 ) -> None:
-    # SPEC: "It changes no loop state from the calling thread (only
-    # async_().send() is safe there)." The watcher's send() is not a loop
+    # The dispatcher changes no loop state from the calling thread (only
+    # async_().send() is safe there). The watcher's send() is not a loop
     # attribute, so a correct call leaves the spy's list empty.
     handoff: queue.Queue[tuple[Any, AsyncResult]] = queue.Queue()
     touched: list[tuple[str, str]] = []
@@ -252,10 +202,10 @@ def test_dispatcher_changes_no_loop_state_from_calling_thread(
         finally:
             hub.loop = loop
 
-    owner, box = _start_own_hub_thread(body)
+    owner, box = start_own_hub_thread(body)
     hub, answer = handoff.get(timeout=JOIN_TIMEOUT)
     send(lambda: answer.set("ran"), hub)
-    _join(owner)
+    join_thread(owner)
 
     assert box.get(timeout=0)[0] == "ran"
     if hub_state == "fresh-hub":
@@ -265,6 +215,9 @@ def test_dispatcher_changes_no_loop_state_from_calling_thread(
         assert touched == [("MainThread", "run_callback_threadsafe")]
     else:
         assert touched == []
+
+
+# -- floods: drained in slices, flow control -----------------------------------------------
 
 
 def test_call_flood_is_drained_in_slices_so_timers_get_their_turn() -> None:
@@ -281,8 +234,8 @@ def test_call_flood_is_drained_in_slices_so_timers_get_their_turn() -> None:
         for i in range(total):
             gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
 
-    thread = _start(flood)
-    _join(thread)  # the hub's thread is blocked: the whole flood is queued
+    thread = start_thread(flood)
+    join_thread(thread)  # the hub's thread is blocked: the whole flood is queued
     gnotifier.delay(0, record.append, "timer")
     wait_until(lambda: len(record) == total + 1, what="the flood and the timer")
     calls = [item for item in record if item != "timer"]
@@ -330,10 +283,10 @@ def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(back_off_s
             gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
             deepest[0] = max(deepest[0], dispatcher.queued())
 
-    thread = _start(flood)
+    thread = start_thread(flood)
     assert filled.wait(JOIN_TIMEOUT)  # the hub's thread was blocked until now
     wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
-    _join(thread)
+    join_thread(thread)
     assert record == list(range(total))
     assert back_off_steps.steps > 0 and deepest[0] <= dispatch.BACKLOG_HIGH + 1
 
@@ -352,14 +305,14 @@ def test_flood_does_not_wait_on_a_hub_that_is_not_draining(back_off_steps: _Coun
         for i in range(total):
             gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
 
-    thread = _start(flood)
-    _join(thread)  # the hub's thread is blocked all along
+    thread = start_thread(flood)
+    join_thread(thread)  # the hub's thread is blocked all along
     wait_until(lambda: len(record) == total, JOIN_TIMEOUT, "the flood to run")
     assert record == list(range(total))
     assert 0 < back_off_steps.steps <= round(dispatch.STALLED / dispatch.BACK_OFF_STEP) + 1
 
 
-# -- errors --------------------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("origin", ["hub-thread", "foreign-thread"])
@@ -382,7 +335,7 @@ def test_call_soon_threadsafe_reports_error_to_hub_and_runs_later_calls(
     if origin == "hub-thread":
         queue_calls()
     else:
-        _join(_start(queue_calls))
+        join_thread(start_thread(queue_calls))
     wait_until(lambda: "after" in record, what="the call after the failing one")
 
     assert record == ["before", "failing call", "after"]
@@ -398,200 +351,7 @@ def test_call_soon_threadsafe_rejects_non_callable(fn: object) -> None:
         gnotifier.call_soon_threadsafe(fn, hub=gevent.get_hub())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
-@pytest.mark.parametrize("hub_state", ["never-used", "used-by-gnotifier"])
-def test_dispatcher_raises_hub_closed_for_destroyed_hub(
-    send: Callable[[Callable[[], Any], Any], None], hub_state: str
-) -> None:
-    def body(hub: Any) -> Any:
-        if hub_state == "used-by-gnotifier":
-            gnotifier.call_soon_threadsafe(lambda: None)
-            assert gevent.wait(timeout=WAIT_TIMEOUT) is True
-        return hub
-
-    dead_hub, _ = _in_own_hub_thread(body)
-    record: list[str] = []
-
-    with pytest.raises(HubClosed) as caught:
-        send(lambda: record.append("ran"), dead_hub)
-
-    assert isinstance(caught.value, RuntimeError)
-    assert record == []
-
-
-@pytest.mark.parametrize("origin", ["own-thread", "another-thread"])
-def test_call_soon_threadsafe_runs_calls_accepted_before_hub_destroyed(origin: str) -> None:
-    # The hub's loop never runs again: hub.destroy() is what must run the call.
-    record: list[tuple[str, int]] = []
-    handoff: queue.Queue[Any] = queue.Queue()
-    accepted = threading.Event()
-
-    def call() -> None:
-        record.append(("call", threading.get_ident()))
-
-    def body(hub: Any) -> None:
-        if origin == "own-thread":
-            gnotifier.call_soon_threadsafe(call)
-        else:
-            handoff.put(hub)
-            assert accepted.wait(JOIN_TIMEOUT)
-        record.append(("destroying", threading.get_ident()))
-
-    owner, box = _start_own_hub_thread(body)
-    if origin == "another-thread":
-        gnotifier.call_soon_threadsafe(call, hub=handoff.get(timeout=JOIN_TIMEOUT))
-        accepted.set()
-    _join(owner)
-
-    _, owner_ident = box.get(timeout=0)
-    assert record == [("destroying", owner_ident), ("call", owner_ident)]
-
-
-class _PausingDeque(deque):  # type: ignore[type-arg]
-    """A deque whose append() from one thread stops before or after appending.
-
-    Stands in for the dispatcher's queue to hold a submitting thread at the
-    exact point where the hub may be destroyed under it.
-    """
-
-    def __init__(
-        self, items: Any, paused_thread: int, where: str, paused: threading.Event, go: threading.Event
-    ) -> None:
-        super().__init__(items)
-        self.paused_thread = paused_thread
-        self.where = where
-        self.paused = paused
-        self.go = go
-
-    def append(self, item: Any) -> None:
-        if threading.get_ident() != self.paused_thread:
-            super().append(item)
-            return
-        if self.where == "after-append":
-            super().append(item)
-        self.paused.set()
-        assert self.go.wait(JOIN_TIMEOUT), "the hub was not destroyed in time"
-        if self.where == "before-append":
-            super().append(item)
-
-
-@pytest.mark.parametrize("where", ["before-append", "after-append"])
-def test_call_soon_threadsafe_racing_hub_destroy_runs_or_refuses_call(where: str) -> None:
-    # A call being accepted while its hub is destroyed either runs exactly
-    # once or raises HubClosed: never accepted and then lost. The submitting
-    # (main) thread is held inside the dispatcher's append() while the
-    # owner thread destroys the hub.
-    handoff: queue.Queue[Any] = queue.Queue()
-    paused = threading.Event()
-    destroyed = threading.Event()
-    me = threading.get_ident()
-    record: list[str] = []
-
-    def body(hub: Any) -> None:
-        gnotifier.call_soon_threadsafe(lambda: None)  # the hub has a dispatcher now
-        dispatcher = hub._gnotifier_dispatcher
-        dispatcher._calls = _PausingDeque(dispatcher._calls, me, where, paused, destroyed)
-        handoff.put(hub)
-        assert paused.wait(JOIN_TIMEOUT), "the submitting thread never got to append()"
-
-    owner, _ = _start_own_hub_thread(body, destroyed)
-    hub = handoff.get(timeout=JOIN_TIMEOUT)
-    try:
-        gnotifier.call_soon_threadsafe(record.append, "ran", hub=hub)
-    except HubClosed:
-        record.append("raised HubClosed")
-    else:
-        record.append("accepted")
-    _join(owner)
-
-    assert record in (["raised HubClosed"], ["ran", "accepted"])
-
-
-class _PausingMonitor:
-    """Stands in for a hub's periodic monitoring thread, whose kill() gevent's
-    destroy() calls first: it holds the destroying thread right after
-    gnotifier closed its dispatcher and before gevent lets go of the loop."""
-
-    def __init__(self) -> None:
-        self.closing = threading.Event()
-        self.go = threading.Event()
-
-    def kill(self) -> None:
-        self.closing.set()
-        assert self.go.wait(JOIN_TIMEOUT), "the sending thread never let go"
-
-
-@pytest.mark.parametrize("hub_state", ["never-used", "used-by-gnotifier"])
-@pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
-def test_calls_during_hub_destroy_are_refused_not_stranded(
-    send: Callable[[Callable[[], Any], Any], None], hub_state: str
-) -> None:
-    # Regression: close() took the dispatcher off the hub before gevent let
-    # go of the loop; in that window another thread made a fresh dispatcher
-    # on the dying hub, which accepted calls that nothing ever ran.
-    handoff: queue.Queue[Any] = queue.Queue()
-    monitor = _PausingMonitor()
-    record: list[str] = []
-
-    def body(hub: Any) -> None:
-        if hub_state == "used-by-gnotifier":
-            gnotifier.call_soon_threadsafe(lambda: None)
-            assert gevent.wait(timeout=WAIT_TIMEOUT) is True
-        hub.periodic_monitoring_thread = monitor
-        handoff.put(hub)
-
-    owner, _ = _start_own_hub_thread(body)
-    hub = handoff.get(timeout=JOIN_TIMEOUT)
-    try:
-        assert monitor.closing.wait(JOIN_TIMEOUT), "the owner never began to destroy its hub"
-        with pytest.raises(HubClosed):
-            send(lambda: record.append("ran"), hub)
-    finally:
-        monitor.go.set()
-        _join(owner)
-    assert record == []
-
-
-def test_call_in_hub_waiting_when_its_hub_is_destroyed_raises_hub_closed() -> None:
-    # Regression: a call_in_hub() whose greenlet was still waiting inside the
-    # hub, or queued there, never returned once the hub was destroyed.
-    handoff: queue.Queue[Any] = queue.Queue()
-    inside, owner_blocked, queued = threading.Event(), threading.Event(), threading.Event()
-    outcomes: queue.Queue[Any] = queue.Queue()
-
-    def body(hub: Any) -> None:
-        gnotifier.call_soon_threadsafe(lambda: None)
-        handoff.put(hub)
-        wait_until(inside.is_set, JOIN_TIMEOUT, "the call to start waiting in the hub")
-        # From here the hub never runs again: the second call stays queued.
-        owner_blocked.set()
-        assert queued.wait(JOIN_TIMEOUT)
-
-    def caller(hub: Any, fn: Callable[[], Any]) -> None:
-        try:
-            outcomes.put(("returned", gnotifier.call_in_hub(fn, hub=hub, timeout=JOIN_TIMEOUT)))
-        except BaseException as exc:
-            outcomes.put(("raised", type(exc)))
-
-    owner, _ = _start_own_hub_thread(body)
-    hub = handoff.get(timeout=JOIN_TIMEOUT)
-    never = AsyncResult()
-
-    def wait_forever() -> Any:
-        inside.set()
-        return never.get()
-
-    first = _start(caller, hub, wait_forever)
-    assert owner_blocked.wait(JOIN_TIMEOUT)
-    second = _start(caller, hub, lambda: "never runs")
-    wait_until(lambda: hub._gnotifier_dispatcher.queued() > 0, JOIN_TIMEOUT, "the second call to be queued")
-    queued.set()
-    for thread in (owner, first, second):
-        _join(thread)
-    assert [outcomes.get(timeout=0), outcomes.get(timeout=0)] == [("raised", HubClosed)] * 2
-
-
-# -- keeping the hub alive -----------------------------------------------------
+# -- keeping the hub alive -----------------------------------------------------------------
 
 
 def test_dispatcher_keeps_hub_alive_until_queued_call_from_hub_thread_ran() -> None:
@@ -607,7 +367,7 @@ def test_dispatcher_keeps_hub_alive_until_queued_call_from_hub_thread_ran() -> N
 def test_dispatcher_keeps_hub_alive_until_queued_call_from_foreign_thread_ran() -> None:
     hub = gevent.get_hub()
     record: list[str] = []
-    _join(_start(lambda: gnotifier.call_soon_threadsafe(record.append, "call", hub=hub)))
+    join_thread(start_thread(lambda: gnotifier.call_soon_threadsafe(record.append, "call", hub=hub)))
 
     assert gevent.wait(timeout=WAIT_TIMEOUT) is True
     record.append("wait returned")
@@ -654,11 +414,11 @@ def test_dispatcher_keeps_hub_alive_for_call_accepted_while_hub_runs_a_call() ->
         go.set()
         assert accepted.wait(JOIN_TIMEOUT)
 
-    thread = _start(foreign)
+    thread = start_thread(foreign)
     gnotifier.call_soon_threadsafe(first)
     assert gevent.wait(timeout=WAIT_TIMEOUT) is True
     record.append("wait returned")
-    _join(thread)
+    join_thread(thread)
 
     assert record == ["first", "second", "wait returned"]
 
@@ -674,7 +434,7 @@ def _used_by_failing_call(hub_errors: list[Any]) -> None:
 
 def _used_by_call_in_hub(hub_errors: list[Any]) -> None:
     hub = gevent.get_hub()
-    thread = _start(lambda: gnotifier.call_in_hub(lambda: None, hub=hub, timeout=JOIN_TIMEOUT))
+    thread = start_thread(lambda: gnotifier.call_in_hub(lambda: None, hub=hub, timeout=JOIN_TIMEOUT))
     _join_running_hub(thread)
 
 
@@ -722,10 +482,10 @@ def test_dispatcher_idle_on_fresh_hub_does_not_keep_wait_from_returning(first_us
             assert accepted.wait(JOIN_TIMEOUT)
         record.append(("wait returned", gevent.wait(timeout=IDLE_TIMEOUT)))
 
-    owner, _ = _start_own_hub_thread(body)
+    owner, _ = start_own_hub_thread(body)
     if first_use == "from-foreign-thread":
         gnotifier.call_soon_threadsafe(record.append, "call", hub=handoff.get(timeout=JOIN_TIMEOUT))
         accepted.set()
-    _join(owner)
+    join_thread(owner)
 
     assert record == ["call", ("wait returned", True)]

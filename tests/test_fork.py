@@ -1,15 +1,18 @@
-"""A raw os.fork(): the child's hub works and never takes the parent's wakeups.
+"""Forks: the child's hub and pools work, and never take the parent's wakeups or jobs.
 
 Each case runs in a subprocess (forking the test runner would fork its
-threads' state too), plain and under ``monkey.patch_all()``, on the gevent
-loop of the tox env. Parent and child both offload work at the same time:
-until the child's loop is re-initialised they would share its wakeup fd
-(and, on libuv, its epoll instance), and each would take the other's
-wakeups.
+threads' state too), on the gevent loop of the tox env. After a raw
+os.fork(), plain and under ``monkey.patch_all()``, parent and child both
+offload work at the same time: until the child's loop is re-initialised
+they would share its wakeup fd (and, on libuv, its epoll instance), and
+each would take the other's wakeups. A pool busy at the fork (os.fork or
+gevent.fork) starts fresh in the child; the parent's jobs run once, there.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -118,3 +121,66 @@ def test_pool_made_before_a_fork_works_in_the_child_after_a_second_reinit() -> N
         text=True,
     )
     assert (result.returncode, result.stdout.splitlines()) == (0, ["child ok", "child status 0"]), result.stderr
+
+
+# -- pools across a fork -------------------------------------------------------------------
+
+
+FORK_CHILD = """\
+import json, os, sys, threading
+import gevent, gnotifier
+
+fork = os.fork if sys.argv[1] == "os.fork" else gevent.fork
+pool = gnotifier.Pool(size=1)
+gate, started = threading.Event(), threading.Event()
+pipe_out, pipe_in = os.pipe()  # every process writes what ran where
+parent = os.getpid()
+
+def job(name):
+    where = "parent" if os.getpid() == parent else "child"
+    os.write(pipe_in, f"{name} ran in {where}\\n".encode())
+    if name == "a":
+        started.set()
+        gate.wait(10)
+    return name
+
+a = pool.work(job, "a")
+started.wait(10)
+b = pool.work(job, "b")  # queued behind a when the process forks
+pid = fork()
+if pid == 0:
+    try:
+        # c queues behind anything the parent left: had b survived, it would run first.
+        c = pool.work(job, "c").get(timeout=10)
+        own = gnotifier.work(os.getpid).get(timeout=10) == os.getpid()
+        os.write(pipe_in, f"child got {c}, default pool in child: {own}\\n".encode())
+    finally:
+        os._exit(0)
+_, status = os.waitpid(pid, 0)
+gate.set()
+values = [a.get(timeout=10), b.get(timeout=10)]
+pool.shutdown()
+os.close(pipe_in)
+lines = b""
+while chunk := os.read(pipe_out, 4096):
+    lines += chunk
+print(json.dumps({"lines": lines.decode().splitlines(), "child_status": status, "parent_values": values}))
+"""
+
+
+@pytest.mark.parametrize("fork", ["os.fork", "gevent.fork"])
+def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) -> None:
+    # In a subprocess: forking the test runner itself would fork its threads' state too.
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_CHILD, fork],
+        timeout=60,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert (result.returncode, result.stderr) == (0, ""), f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert json.loads(result.stdout) == {
+        "lines": ["a ran in parent", "c ran in child", "child got c, default pool in child: True", "b ran in parent"],
+        "child_status": 0,
+        "parent_values": ["a", "b"],
+    }

@@ -7,14 +7,13 @@ one of them, the test for it fails here first.
 from __future__ import annotations
 
 import concurrent.futures
-import gc
 import threading
 import time
 from typing import Any
 
 import gevent
-from conftest import run_in_a_thread_without_a_hub, wait_until
 from gevent.threadpool import ThreadPool, ThreadPoolExecutor
+from helpers import live_threadpools, run_in_a_thread_without_a_hub, wait_until
 
 from gnotifier import _gevent
 
@@ -61,15 +60,10 @@ def test_threadpool_reset_in_child_keeps_the_shape_gnotifier_uses() -> None:
         threadpool.kill()
 
 
-def _live_threadpools() -> int:
-    gc.collect()
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, ThreadPool))
-
-
 def test_kill_threadpool_lets_its_threads_go_and_frees_the_pool() -> None:
     # kill() in hub context does not wait; without stopping the fork watcher
     # the loop (libuv) keeps the ThreadPool alive.
-    before = _live_threadpools()
+    before = live_threadpools()
     threadpool = ThreadPool(2, idle_task_timeout=0.05)
     done = threading.Event()
     threadpool.spawn(done.set)
@@ -79,7 +73,7 @@ def test_kill_threadpool_lets_its_threads_go_and_frees_the_pool() -> None:
     del threadpool
     wait_until(lambda: held[0].size == 0, WAIT, "the threadpool's threads to go")
     held.clear()
-    wait_until(lambda: _live_threadpools() <= before, WAIT, "the killed threadpool to be freed")
+    wait_until(lambda: live_threadpools() <= before, WAIT, "the killed threadpool to be freed")
 
 
 def test_hub_threadpool_if_made_does_not_make_one() -> None:

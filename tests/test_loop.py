@@ -1,4 +1,4 @@
-"""Event loop helpers (SPEC section 6): run(), delay() and interval()."""
+"""Event loop helpers: run(), delay() and interval()."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Callable
 import gevent
 import greenlet
 import pytest
-from conftest import wait_until
+from helpers import hub_greenlet_check, join_thread, noop, wait_until
 
 from gnotifier import Notifier, call_soon_threadsafe, delay, interval, run, work
 
@@ -18,17 +18,6 @@ JOIN_TIMEOUT = 5.0  # seconds a foreign thread or gevent.wait() gets to finish
 STILL_RUNNING_PROBE = 0.05  # seconds gevent.wait() gets to (wrongly) return
 TICK = 0.01  # seconds between interval calls
 LONG = 30.0  # seconds: a timer that must never fire during a test
-
-
-def in_hub_context_check() -> Callable[[], bool]:
-    """Whether the caller runs in this thread's hub greenlet."""
-    hub = gevent.get_hub()
-    return lambda: greenlet.getcurrent() is hub
-
-
-def join(thread: threading.Thread) -> None:
-    thread.join(JOIN_TIMEOUT)
-    assert not thread.is_alive(), f"{thread.name} did not finish"
 
 
 # -- run() --------------------------------------------------------------------
@@ -105,7 +94,7 @@ def test_run_returns_value_only_after_outstanding_work_finished(
 
     record.append(("run returned", run(main)))
     for thread in threads:
-        join(thread)
+        join_thread(thread, timeout=JOIN_TIMEOUT)
 
     assert record == ["main returned", *work_record, ("run returned", 42)]
 
@@ -134,7 +123,7 @@ def test_run_waits_for_a_call_a_foreign_thread_queued_before_main_returned(first
         thread = threading.Thread(target=foreign)
         thread.start()
         assert queued.wait(JOIN_TIMEOUT)  # blocks the hub's thread: the wakeup waits unseen
-        join(thread)
+        join_thread(thread, timeout=JOIN_TIMEOUT)
         record.append("main returned")
 
     run(main)
@@ -206,7 +195,7 @@ def test_run_uses_hub_of_calling_thread() -> None:
     results: queue.Queue[Any] = queue.Queue()
 
     def main() -> int:
-        hub_check = in_hub_context_check()
+        hub_check = hub_greenlet_check()
         record: list[Any] = []
         delay(0.01, lambda: record.append(("delay", threading.get_ident(), hub_check())))
         results.put(record)
@@ -220,7 +209,7 @@ def test_run_uses_hub_of_calling_thread() -> None:
 
     thread = threading.Thread(target=owner)
     thread.start()
-    join(thread)
+    join_thread(thread, timeout=JOIN_TIMEOUT)
     record = results.get(timeout=JOIN_TIMEOUT)
     returned = results.get(timeout=JOIN_TIMEOUT)
 
@@ -252,7 +241,7 @@ def test_run_inside_a_greenlet_raises_runtime_error() -> None:
 @pytest.mark.parametrize("seconds", [0, 0.01], ids=["zero", "short"])
 def test_delay_runs_fn_once_later_in_hub_context_with_args(seconds: float) -> None:
     main_thread = threading.get_ident()
-    hub_check = in_hub_context_check()
+    hub_check = hub_greenlet_check()
     record: list[Any] = []
 
     handle = delay(
@@ -293,7 +282,7 @@ def _cancel_in_foreign_thread(handle: Any) -> None:
     # The handle's docstring: safe from any thread.
     thread = threading.Thread(target=lambda: (handle.cancel(), handle.cancel()))
     thread.start()
-    join(thread)
+    join_thread(thread, timeout=JOIN_TIMEOUT)
 
 
 @pytest.mark.parametrize(
@@ -353,7 +342,7 @@ def test_delay_error_goes_to_hub_handle_error_and_hub_keeps_running(hub_errors: 
 
 def test_interval_repeats_later_in_hub_context_until_cancelled_in_callback() -> None:
     main_thread = threading.get_ident()
-    hub_check = in_hub_context_check()
+    hub_check = hub_greenlet_check()
     record: list[Any] = []
 
     def tick(tag: str) -> None:
@@ -416,20 +405,16 @@ def test_interval_error_goes_to_hub_handle_error_and_interval_keeps_going(hub_er
 # -- bad input ------------------------------------------------------------------
 
 
-def _noop() -> None:
-    pass
-
-
 @pytest.mark.parametrize("helper", [delay, interval], ids=["delay", "interval"])
 @pytest.mark.parametrize(
     ("seconds", "fn", "error"),
     [
-        pytest.param("1", _noop, TypeError, id="str-seconds"),
-        pytest.param(None, _noop, TypeError, id="None-seconds"),
+        pytest.param("1", noop, TypeError, id="str-seconds"),
+        pytest.param(None, noop, TypeError, id="None-seconds"),
         pytest.param(1, 42, TypeError, id="int-fn"),
         pytest.param(1, None, TypeError, id="None-fn"),
-        pytest.param(-1, _noop, ValueError, id="negative-seconds"),
-        pytest.param(-0.001, _noop, ValueError, id="slightly-negative-seconds"),
+        pytest.param(-1, noop, ValueError, id="negative-seconds"),
+        pytest.param(-0.001, noop, ValueError, id="slightly-negative-seconds"),
     ],
 )
 def test_timer_helpers_reject_bad_input(helper: Callable[..., Any], seconds: Any, fn: Any, error: type) -> None:
@@ -441,5 +426,5 @@ def test_timer_helpers_reject_bad_input(helper: Callable[..., Any], seconds: Any
 def test_interval_rejects_zero_seconds() -> None:
     # A zero period would spin the hub.
     with pytest.raises(ValueError):
-        interval(0, _noop)
+        interval(0, noop)
     assert gevent.wait(timeout=JOIN_TIMEOUT)

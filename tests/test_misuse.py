@@ -28,8 +28,8 @@ from typing import Any, Callable, Iterator
 import gevent
 import gevent.threadpool
 import pytest
-from conftest import wait_until
 from gevent._hub_local import get_hub_if_exists
+from helpers import Boom, wait_until
 
 import gnotifier
 from gnotifier import Pool, Promise
@@ -37,10 +37,6 @@ from gnotifier import Pool, Promise
 pytestmark = pytest.mark.timeout(30)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Boom(Exception):
-    """A test error."""
 
 
 async def coroutine_function(*args: Any) -> None:

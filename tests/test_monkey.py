@@ -1,4 +1,4 @@
-"""gnotifier under gevent.monkey.patch_all() (SPEC §2, §3, §6, §8).
+"""gnotifier under gevent.monkey.patch_all(): work() and pools, start_thread and call_in_hub, notifiers, run().
 
 Each case runs in a fresh interpreter that patches first thing, so patching
 never leaks into the other tests. The environment is passed through, so

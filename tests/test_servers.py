@@ -7,10 +7,8 @@ Each server runs in a subprocess (it patches); the test talks to it over
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import expected_digest, free_port
 
 APPS = Path(__file__).resolve().parent / "apps"
 DEADLINE = 30.0  # seconds for a server to come up and answer
@@ -35,12 +34,6 @@ server.serve_forever()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def fetch(port: int, path: str) -> str:
     """GET the path, retrying until the server answers or the deadline passes."""
     deadline = time.monotonic() + DEADLINE
@@ -54,14 +47,10 @@ def fetch(port: int, path: str) -> str:
             time.sleep(0.05)  # polling for the server to listen, not asserting on time
 
 
-def expected(path: str) -> str:
-    return hashlib.sha256(path.encode() * 1000).hexdigest()
-
-
 def check_answers(port: int) -> None:
     for path in ("/alpha", "/beta"):
         digest, thread_name = fetch(port, path).split()
-        assert (digest, thread_name.startswith("gnotifier-")) == (expected(path), True)
+        assert (digest, thread_name.startswith("gnotifier-")) == (expected_digest(path), True)
 
 
 def environment() -> dict[str, str]:

@@ -1,10 +1,10 @@
 """Calls from threads into a hub: call_in_hub, start_thread, the target hub.
 
-SPEC section 2. ``call_in_hub`` runs ``fn`` in a new greenlet of the target
-hub and blocks only the calling thread; ``start_thread`` starts a real OS
-thread that belongs to the calling thread's hub; without ``hub=`` a thread
-gnotifier started targets the hub that started it, and a plain thread with
-no hub gets a RuntimeError that says to pass ``hub=``.
+``call_in_hub`` runs ``fn`` in a new greenlet of the target hub and blocks
+only the calling thread; ``start_thread`` starts a real OS thread that
+belongs to the calling thread's hub; without ``hub=`` a thread gnotifier
+started targets the hub that started it, and a plain thread with no hub gets
+a RuntimeError that says to pass ``hub=``.
 
 The tests are not monkey-patched. While a plain thread blocks in
 ``call_in_hub``, the main greenlet keeps the hub running (``wait_until``).
@@ -19,22 +19,14 @@ from typing import Any, Callable
 
 import gevent
 import pytest
-from conftest import join_thread, start_thread, wait_until
 from gevent.event import AsyncResult, Event
+from helpers import call_in, call_soon, join_thread, start_thread, wait_until
 
 import gnotifier
 from gnotifier import HubClosed
 
 JOIN_TIMEOUT = 10.0  # seconds a helper thread gets before the test fails
 WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
-
-
-def _start(target: Callable[..., Any], *args: Any, name: str = "foreign") -> threading.Thread:
-    return start_thread(target, *args, name=name)
-
-
-def _join(thread: threading.Thread) -> None:
-    join_thread(thread, JOIN_TIMEOUT)
 
 
 def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
@@ -47,7 +39,7 @@ def _outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, An
 def _in_plain_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
     """``fn(*args, **kwargs)`` in a plain thread while the hub runs; ("value", v) or ("error", exc)."""
     box: queue.Queue[tuple[str, Any]] = queue.Queue()
-    thread = _start(lambda: box.put(_outcome(fn, *args, **kwargs)))
+    thread = start_thread(lambda: box.put(_outcome(fn, *args, **kwargs)))
     wait_until(lambda: not thread.is_alive(), JOIN_TIMEOUT, "the plain thread to finish")
     thread.join(JOIN_TIMEOUT)
     return box.get(timeout=0)
@@ -290,7 +282,7 @@ def test_call_in_hub_keeps_hub_alive_until_fn_finished(fn: Callable[[list[str]],
     record: list[str] = []
 
     box: queue.Queue[tuple[str, Any]] = queue.Queue()
-    thread = _start(lambda: box.put(_outcome(gnotifier.call_in_hub, fn, record, hub=hub)))
+    thread = start_thread(lambda: box.put(_outcome(gnotifier.call_in_hub, fn, record, hub=hub)))
     wait_until(lambda: "fn started" in record, what="fn to start in the hub")
 
     assert gevent.wait(timeout=WAIT_TIMEOUT) is True
@@ -387,7 +379,7 @@ def test_start_thread_calls_without_hub_target_starting_hub_of_other_thread() ->
             hub.destroy(destroy_loop=True)
         box.put(threading.get_ident())
 
-    _join(_start(starter, name="starter"))
+    join_thread(start_thread(starter, name="starter"))
 
     starter_ident = box.get(timeout=0)
     assert starter_ident != threading.get_ident()
@@ -460,7 +452,7 @@ def test_start_thread_join_from_other_thread_blocks_until_finished() -> None:
         thread.join(timeout=JOIN_TIMEOUT)
         record.append("joined in another thread")
 
-    other = _start(joiner, name="joiner")
+    other = start_thread(joiner, name="joiner")
     record.append("started joiner")
     go.set()
     wait_until(lambda: not other.is_alive(), JOIN_TIMEOUT, "the joiner to finish")
@@ -472,15 +464,7 @@ def test_start_thread_join_from_other_thread_blocks_until_finished() -> None:
 # -- the target hub --------------------------------------------------------------
 
 
-def _call_soon(fn: Callable[[], Any], **kwargs: Any) -> Any:
-    return gnotifier.call_soon_threadsafe(fn, **kwargs)
-
-
-def _call_in(fn: Callable[[], Any], **kwargs: Any) -> Any:
-    return gnotifier.call_in_hub(fn, timeout=JOIN_TIMEOUT, **kwargs)
-
-
-_APIS = pytest.mark.parametrize("send", [_call_soon, _call_in], ids=["call_soon_threadsafe", "call_in_hub"])
+_APIS = pytest.mark.parametrize("send", [call_soon, call_in], ids=["call_soon_threadsafe", "call_in_hub"])
 
 
 @_APIS
@@ -529,7 +513,7 @@ def test_target_hub_given_wins_over_callers_own_hub() -> None:
             own.destroy(destroy_loop=True)
         box.put(threading.get_ident())
 
-    thread = _start(caller_with_own_hub)
+    thread = start_thread(caller_with_own_hub)
     wait_until(lambda: not thread.is_alive(), JOIN_TIMEOUT, "the caller to finish")
     thread.join(JOIN_TIMEOUT)
 

@@ -1,9 +1,9 @@
 """Helpers shared by the stress tests (figures, deadlines, subprocesses).
 
-Not a ``conftest.py``: a second module named ``conftest`` would replace
-``tests/conftest.py`` in ``sys.modules`` during collection and break the
-``from conftest import ...`` of the other test modules. The parent
-``tests/conftest.py`` (its autouse ``leaves_nothing_behind``) still applies.
+Not a ``conftest.py``: a second module named ``conftest`` would clash with
+``tests/conftest.py`` in ``sys.modules`` during collection. The parent
+``tests/conftest.py`` (its autouse ``leaves_nothing_behind``) still applies,
+and ``tests/helpers.py`` serves these tests too (``from helpers import ...``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -170,10 +169,3 @@ def run_child(script: str, timeout: float, *args: str) -> subprocess.CompletedPr
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"child did not finish within {timeout} s; stdout={exc.stdout!r} stderr={exc.stderr!r}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -1,11 +1,12 @@
-"""Ten million ``call_soon_threadsafe`` calls from eight plain threads (SPEC §2).
+"""Ten million ``call_soon_threadsafe`` calls from eight plain threads.
 
 Proves: every accepted call runs exactly once (none lost, none doubled),
 each thread's calls run in the order it made them, and the hub stays
 responsive meanwhile (a 10 ms ``interval`` heartbeat is late by less than
-50 ms at p99). The producers are plain threads gnotifier did not start, so,
-as SPEC §2 says, they keep the hub waiting by a ref'd ``Notifier`` that is
-freed once they are done.
+50 ms at p99). The producers are plain threads gnotifier did not start,
+whose calls do not keep the hub alive by themselves: a ref'd ``Notifier``,
+freed once they are done, keeps it waiting (README, "Keeping the hub alive
+for another thread").
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def test_ten_million_calls_from_eight_threads_none_lost_in_order() -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    keep_alive = gnotifier.Notifier(lambda: None)  # SPEC §2: a foreign thread's calls keep the hub by a notifier
+    keep_alive = gnotifier.Notifier(lambda: None)  # foreign threads' calls do not keep the hub alive; this does
     producers = [threading.Thread(target=produce, args=(n,), name=f"producer-{n}", daemon=True) for n in range(THREADS)]
     try:
         with Heartbeat(0.01) as heartbeat:

@@ -1,4 +1,4 @@
-"""A hub destroyed while other threads flood it, or wait on it (SPEC §2, README "Hub destroyed").
+"""A hub destroyed while other threads flood it, or wait on it (README, "Hub destroyed").
 
 A native thread makes its own hub, uses gnotifier there first (so the
 dispatcher is made in the hub's thread), runs its loop, and destroys the hub

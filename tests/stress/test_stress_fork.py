@@ -1,4 +1,4 @@
-"""``work()`` across raw ``os.fork()``, plain and under ``monkey.patch_all()`` (SPEC §5, §10).
+"""``work()`` across raw ``os.fork()``, plain and under ``monkey.patch_all()``.
 
 Each case runs in a subprocess (fork and patching must not touch pytest's
 process) that does several rounds of: submit more jobs than the default
@@ -15,7 +15,7 @@ pool runs at once, so that some run and some wait, then fork while they do.
   ``<pid> <tag>`` to a shared log file (``O_APPEND``), checked at the end.
 - Hook variant: ``os.register_at_fork(after_in_child=hook)``, registered
   after importing gnotifier; the hook itself calls ``work()`` and the child
-  later gets that promise's value (SPEC §10).
+  later gets that promise's value.
 """
 
 from __future__ import annotations

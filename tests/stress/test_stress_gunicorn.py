@@ -1,4 +1,4 @@
-"""A module-level ``Pool`` made before gunicorn forks, used by ``-k gevent`` workers (SPEC §5, §8).
+"""A module-level ``Pool`` made before gunicorn forks, used by ``-k gevent`` workers.
 
 ``gunicorn -k gevent -w 2 --preload`` imports ``apps/stress_app.py`` in the
 master, so its ``POOL = gnotifier.Pool(size=2)`` is made before the fork;
@@ -10,7 +10,6 @@ each forked worker. Skipped where gunicorn is not installed.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import threading
@@ -19,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from stress_support import APPS, child_env, free_port, join_all, percentile, report
+from helpers import expected_digest, free_port
+from stress_support import APPS, child_env, join_all, percentile, report
 
 pytest.importorskip("gunicorn")
 
@@ -28,10 +28,6 @@ CLIENTS = 4
 EXTRA_TRIES = 200  # more requests, at most, until both workers have answered
 START_DEADLINE = 30.0
 REQUEST_TIMEOUT = 10.0
-
-
-def expected(path: str) -> str:
-    return hashlib.sha256(path.encode() * 1000).hexdigest()
 
 
 def get(port: int, path: str) -> tuple[str, str]:
@@ -90,7 +86,7 @@ def test_gunicorn_gevent_workers_share_a_preloaded_pool(tmp_path: Path) -> None:
             with lock:
                 latencies.append(time.monotonic() - began)
                 pids.add(pid)
-                if digest != expected(path):
+                if digest != expected_digest(path):
                     wrong.append(path)
 
     extra = 0

@@ -1,4 +1,4 @@
-"""100,000 trigger/free races on notifiers from 16 threads (SPEC §1, "trigger/free race").
+"""100,000 trigger/free races on notifiers from 16 threads.
 
 Each round makes a batch of notifiers in the hub (single-shot and
 repeating); 16 plain threads trigger every notifier of the batch in their

@@ -1,4 +1,4 @@
-"""A thousand short-lived ``Pool(size=2)`` pools (SPEC §5).
+"""A thousand short-lived ``Pool(size=2)`` pools.
 
 Each round makes a pool, runs one job on it, and shuts it down. Proves:
 every job gives its value and is counted once; once their threads have

@@ -1,4 +1,4 @@
-"""One million ``work()`` jobs in batches of 10,000 (SPEC §3, §5).
+"""One million ``work()`` jobs in batches of 10,000.
 
 Proves: no job is lost or mixed up (every value comes back to the promise
 of its own job, checked one by one and by sum), and a steady stream of jobs

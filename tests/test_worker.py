@@ -1,0 +1,191 @@
+"""Worker threads: their names, errors, check_cancelled(), idle threads exiting, interpreter exit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from typing import Any, Callable
+
+import pytest
+from helpers import (
+    WAIT,
+    Gates,
+    Interrupt,
+    pass_gate,
+    wait_until,
+)
+
+import gnotifier
+
+
+@pytest.mark.parametrize(
+    ("make", "prefix"), [("default", "gnotifier"), ("named", "crunch")], ids=["default-pool", "named-pool"]
+)
+def test_pool_names_worker_threads(make_pool: Callable[..., gnotifier.Pool], make: str, prefix: str) -> None:
+    pool = gnotifier.default_pool() if make == "default" else make_pool(size=2, name="crunch")
+
+    def names() -> tuple[str, str | None]:
+        name = threading.current_thread().name
+        comm = f"/proc/self/task/{threading.get_native_id()}/comm"
+        os_name = open(comm).read().strip() if os.path.exists(comm) else None
+        return name, os_name
+
+    name, os_name = pool.work(names).get(timeout=WAIT)
+    assert re.fullmatch(rf"{prefix}-\d+", name), name
+    # The OS-level name too where the platform allows (Linux: 15 bytes at most).
+    assert os_name in (None, name[:15])
+
+
+@pytest.mark.parametrize(
+    "make_error",
+    [lambda: ValueError("boom"), lambda: Interrupt("stop"), lambda: SystemExit(3)],
+    ids=["Exception", "BaseException", "SystemExit"],
+)
+def test_pool_worker_survives_an_error(
+    make_pool: Callable[..., gnotifier.Pool], make_error: Callable[[], BaseException]
+) -> None:
+    # One thread: the job after the failing one needs the same worker.
+    pool = make_pool(size=1)
+    threads: list[int] = []
+
+    def fail() -> None:
+        threads.append(threading.get_ident())
+        raise make_error()
+
+    def succeed() -> str:
+        threads.append(threading.get_ident())
+        return "still working"
+
+    failed, later = pool.work(fail), pool.work(succeed)
+    assert later.get(timeout=WAIT) == "still working"
+    assert (type(failed.exception), len(set(threads)), len(threads)) == (type(make_error()), 1, 2)
+
+
+def test_work_settles_even_when_calling_the_job_fails_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: work(f, fn=1) made calling the job itself raise in the
+    # worker loop (a keyword clash); the loop died, the promise never
+    # settled and its hold kept the hub alive forever.
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("calling the job failed")
+
+    monkeypatch.setattr(gnotifier._worker, "capture", broken)
+    promise = gnotifier.work(int, "1")
+    with pytest.raises(TypeError, match="calling the job failed"):
+        promise.get(timeout=WAIT)
+
+
+# -- check_cancelled() ---------------------------------------------------------------------
+
+
+def test_pool_cancel_running_job_requests_cooperative_cancellation(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    pool = make_pool(size=1)
+    gate, started = gates.new(), threading.Event()
+    record: list[Any] = []
+    raised: list[BaseException] = []
+
+    def job() -> str:
+        gnotifier.check_cancelled()
+        record.append("first check passed")
+        started.set()
+        pass_gate(gate)
+        try:
+            gnotifier.check_cancelled()
+        except gnotifier.Cancelled as exc:
+            record.append("second check raised Cancelled")
+            raised.append(exc)
+            raise
+        record.append("second check passed")
+        return "not cancelled"
+
+    promise = pool.work(job)
+    wait_until(started.is_set, what="the job to start")
+    record.append(("cancel", promise.cancel(), promise.ready()))
+    gate.set()
+    with pytest.raises(gnotifier.Cancelled) as info:
+        promise.get(timeout=WAIT)
+    assert record == ["first check passed", ("cancel", False, False), "second check raised Cancelled"]
+    assert info.value is raised[0]
+    assert pool.stats()["cancelled"] == 1
+
+
+def test_check_cancelled_outside_a_job_does_nothing() -> None:
+    assert gnotifier.check_cancelled() is None
+
+
+# -- idle threads --------------------------------------------------------------------------
+
+
+def test_pool_idle_threads_exit_and_a_later_job_starts_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, make_pool: Callable[..., gnotifier.Pool]
+) -> None:
+    monkeypatch.setattr(gnotifier._pool, "IDLE_TIMEOUT", 0.2)
+    pool = make_pool(size=2, name="idle")
+    both = threading.Barrier(2, timeout=WAIT)  # two jobs at once: two threads
+
+    def job() -> str:
+        both.wait()
+        return threading.current_thread().name
+
+    first = sorted(pool.map(lambda _: job(), range(2)).get(timeout=WAIT))
+    record: list[Any] = [("first", first)]
+    wait_until(lambda: pool.stats()["threads"] == 0, timeout=2.0, what="the idle threads to exit")
+    record.append(("idle threads", pool.stats()["threads"]))
+    later = pool.work(lambda: threading.current_thread().name)
+    record.append(("threads after submit", pool.stats()["threads"]))
+    record.append(("later", later.get(timeout=WAIT)))
+    assert record == [
+        ("first", ["idle-1", "idle-2"]),
+        ("idle threads", 0),
+        ("threads after submit", 1),
+        ("later", "idle-3"),
+    ]
+
+
+# -- interpreter exit ----------------------------------------------------------------------
+
+
+EXIT_MID_JOB = """\
+import sys, threading, time
+if sys.argv[2] == "patched":
+    from gevent import monkey
+    monkey.patch_all()
+import gnotifier
+started = threading.Event()
+
+def slow():
+    started.set()
+    time.sleep(0.3)  # a native call, still under way when the script ends
+    print("job finished", flush=True)
+
+pool = gnotifier.Pool(size=1) if sys.argv[1] == "own-pool" else gnotifier.default_pool()
+pool.work(slow)
+if sys.argv[1] == "own-pool":
+    pool.work(print, "never runs")  # queued behind slow
+    pool.work(print, "never runs")
+assert started.wait(10)
+print("script ends", flush=True)
+"""
+
+
+@pytest.mark.parametrize("patching", ["plain", "patched"])
+@pytest.mark.parametrize("pool", ["own-pool", "default-pool"])
+def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool: str, patching: str) -> None:
+    # Regression: the interpreter tore worker threads down in the middle of
+    # their job (inside C++ code such as bcrypt: "FATAL: exception not
+    # rethrown", exit code 134).
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_MID_JOB, pool, patching],
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
+    # The script never ran its hub either: the warning says so.
+    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["a hub that never ran"]
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job finished"]), result.stderr
+    assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
