@@ -18,8 +18,7 @@ import gnotifier
 
 
 def _holds() -> int:
-    dispatcher = getattr(gevent.get_hub(), "_gnotifier_dispatcher", None)
-    return 0 if dispatcher is None else dispatcher._holds
+    return gnotifier.hub_stats(gevent.get_hub())["holds"]
 
 
 def _is_gevent_pool_thread(frame: object) -> bool:

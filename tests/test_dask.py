@@ -6,8 +6,9 @@ module is skipped.
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gevent
 import pytest
@@ -38,8 +39,7 @@ def wait_for_gate() -> bool:
 def leaves_nothing_behind() -> Iterator[None]:
     """Replaces conftest's: dask starts threads of its own as it pleases."""
     yield
-    dispatcher = getattr(gevent.get_hub(), "_gnotifier_dispatcher", None)
-    assert dispatcher is None or dispatcher._holds == 0
+    assert gnotifier.hub_stats(gevent.get_hub())["holds"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,27 @@ def client() -> Iterator[Any]:
         cluster.close()
 
 
+class RecordingExecutor(concurrent.futures.Executor):
+    """Submits to ``inner`` and keeps every future it handed out, in order."""
+
+    def __init__(self, inner: concurrent.futures.Executor) -> None:
+        self.inner = inner
+        self.futures: list[concurrent.futures.Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future = self.inner.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+
 @pytest.fixture
-def pool(client: Any) -> Iterator[gnotifier.Pool]:
-    pool = gnotifier.Pool(executor=client.get_executor())
+def executor(client: Any) -> RecordingExecutor:
+    return RecordingExecutor(client.get_executor())
+
+
+@pytest.fixture
+def pool(executor: RecordingExecutor) -> Iterator[gnotifier.Pool]:
+    pool = gnotifier.Pool(executor=executor)
     yield pool
     pool.shutdown(wait=True, timeout=WAIT)
 
@@ -87,11 +105,13 @@ def test_dask_executor_error_rejects_the_promise(pool: gnotifier.Pool) -> None:
     assert pool.stats()["failed"] == 1
 
 
-def test_dask_executor_cancel_of_a_queued_job_cancels_its_future(pool: gnotifier.Pool) -> None:
+def test_dask_executor_cancel_of_a_queued_job_cancels_its_future(
+    pool: gnotifier.Pool, executor: RecordingExecutor
+) -> None:
     GATE.clear()
     blocker = pool.work(wait_for_gate)
     queued = pool.work(square, 3)
-    future = queued._job.future
+    future = executor.futures[-1]
     cancelled = queued.cancel()
     GATE.set()
     assert blocker.get(timeout=WAIT) is True

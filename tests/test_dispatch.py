@@ -272,8 +272,7 @@ def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(back_off_s
     deepest = [0]
     hub = gevent.get_hub()
     gnotifier.call_soon_threadsafe(lambda: None)
-    dispatcher = hub._gnotifier_dispatcher
-    wait_until(lambda: dispatcher.queued() == 0, JOIN_TIMEOUT, "the queue to empty")
+    wait_until(lambda: gnotifier.hub_stats(hub)["queued"] == 0, JOIN_TIMEOUT, "the queue to empty")
     filled = threading.Event()
 
     def flood() -> None:
@@ -281,7 +280,7 @@ def test_flood_from_a_foreign_thread_steps_aside_while_the_hub_drains(back_off_s
             if i == dispatch.BACKLOG_HIGH:
                 filled.set()  # this call takes the queue over the mark
             gnotifier.call_soon_threadsafe(record.append, i, hub=hub)
-            deepest[0] = max(deepest[0], dispatcher.queued())
+            deepest[0] = max(deepest[0], gnotifier.hub_stats(hub)["queued"])
 
     thread = start_thread(flood)
     assert filled.wait(JOIN_TIMEOUT)  # the hub's thread was blocked until now

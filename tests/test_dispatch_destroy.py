@@ -221,7 +221,7 @@ def test_call_in_hub_waiting_when_its_hub_is_destroyed_raises_hub_closed() -> No
     first = start_thread(caller, hub, wait_forever)
     assert owner_blocked.wait(JOIN_TIMEOUT)
     second = start_thread(caller, hub, lambda: "never runs")
-    wait_until(lambda: hub._gnotifier_dispatcher.queued() > 0, JOIN_TIMEOUT, "the second call to be queued")
+    wait_until(lambda: gnotifier.hub_stats(hub)["queued"] > 0, JOIN_TIMEOUT, "the second call to be queued")
     queued.set()
     for thread in (owner, first, second):
         join_thread(thread)

@@ -7,7 +7,7 @@ from typing import Any
 
 import gevent
 import pytest
-from conftest import join_thread, run_in_a_thread_without_a_hub, start_thread, wait_until
+from helpers import join_thread, run_in_a_thread_without_a_hub, start_thread, wait_until
 
 import gnotifier
 

@@ -12,7 +12,7 @@ import greenlet
 import pytest
 from helpers import hub_greenlet_check, join_thread, noop, wait_until
 
-from gnotifier import Notifier, call_soon_threadsafe, delay, interval, run, work
+from gnotifier import Notifier, Timer, call_soon_threadsafe, delay, interval, run, work
 
 JOIN_TIMEOUT = 5.0  # seconds a foreign thread or gevent.wait() gets to finish
 STILL_RUNNING_PROBE = 0.05  # seconds gevent.wait() gets to (wrongly) return
@@ -428,3 +428,19 @@ def test_interval_rejects_zero_seconds() -> None:
     with pytest.raises(ValueError):
         interval(0, noop)
     assert gevent.wait(timeout=JOIN_TIMEOUT)
+
+
+def test_timer_made_directly_runs_once_or_repeats() -> None:
+    seen: list[str] = []
+    once = Timer(0, seen.append, "once")
+    every = Timer(0.001, seen.append, "again", repeat=True)
+    wait_until(lambda: seen.count("again") >= 3, what="the repeating timer")
+    every.cancel()
+    assert (seen.count("once"), once.active, every.active) == (1, False, False)
+
+
+def test_timer_made_directly_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="interval"):
+        Timer(0, print, repeat=True)
+    with pytest.raises(TypeError):
+        Timer(1, "not callable")  # type: ignore[arg-type]

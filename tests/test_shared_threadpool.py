@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import gevent
-from conftest import run_in_a_thread_without_a_hub, wait_until
+from helpers import run_in_a_thread_without_a_hub, wait_until
 
 import gnotifier
 

@@ -535,3 +535,10 @@ def test_target_hub_in_work_job_is_submitting_hub() -> None:
     me = threading.get_ident()
     assert worker != me
     assert record == [("call_soon_threadsafe", (me, "hub")), ("call_in_hub", (me, "greenlet"))]
+
+
+def test_thread_made_directly_starts_and_belongs_to_this_hub() -> None:
+    box: list[Any] = []
+    thread = gnotifier.Thread(box.append, "ran", name="direct")
+    assert thread.join(5) is True
+    assert (box, thread.name, thread.is_alive()) == (["ran"], "direct", False)
