@@ -82,9 +82,10 @@ class Pool:
 
     Args:
         size: how many jobs run at once. ``None`` runs on the hub's own
-            ``hub.threadpool`` with up to ``maxsize - 1`` workers (one thread
-            stays free for gevent's own users, such as its resolver); an int
-            gives the pool its own native threadpool of that many threads.
+            ``hub.threadpool``, whose ``maxsize - 1`` threads every such pool
+            shares (one thread stays free for gevent's own users, such as its
+            resolver); an int gives the pool its own native threadpool of
+            that many threads.
         executor: a ``concurrent.futures.Executor`` to submit to instead
             (processes, a distributed engine's executor); not with ``size``.
         name: worker threads are named ``<name>-<n>``.
