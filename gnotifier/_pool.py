@@ -36,9 +36,9 @@ from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
 from ._executor import ExecutorBackend
-from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
+from ._native import get_ident
 from ._outcome import NotStarted, Outcome, Value
 from ._promise import Promise
 from ._worker import Backend, Crew, Job, Seats, shared_seats
@@ -165,7 +165,9 @@ class Pool:
         if fn is not _checks.recent:  # see there: checked once per drain
             check_callable("Pool.work()", fn)
             _checks.recent = fn
-        self._dispatcher.check_hub_thread("Pool.work()")
+        dispatcher = self._dispatcher
+        if get_ident() != dispatcher.thread_ident:
+            dispatcher.check_hub_thread("Pool.work()")  # raises
         if self._closed:
             raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
         if self._room is not None:
@@ -180,7 +182,7 @@ class Pool:
         # Its outcome comes through the hub, after we return. The pool holds
         # the hub open while any job is unsettled.
         if self._accepted == self._completed + self._failed + self._cancelled:
-            self._dispatcher.hold()
+            dispatcher.hold()
             self._drained.clear()
         self._accepted += 1
         promise: Promise[T] = Promise()
@@ -225,7 +227,7 @@ class Pool:
     def _deliver(self, job: Job, outcome: Outcome) -> None:
         # Hub thread: the backend hands every accepted job back here, once.
         promise, job.promise = job.promise, None  # break the promise <-> job cycle
-        settle(promise, outcome)  # unless cancelled (settled) meanwhile
+        promise._settle(outcome)  # unless cancelled (settled) meanwhile
         if type(outcome) is Value:
             self._completed += 1
         elif type(outcome) is NotStarted:

@@ -198,14 +198,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             gevent.Timeout: ``timeout`` passed first (``block=False``: not settled).
             TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
         """
-        timeout = check_timeout("Promise.get()", timeout)
+        if timeout is not None:
+            timeout = check_timeout("Promise.get()", timeout)
         self._observed = True
         if not self.ready():
             if block:
                 AsyncResult.wait(self, timeout)
             if not self.ready():
                 raise _timed_out(timeout if block else None)
-        return self._unwrap()
+        exc = exception_of(self)
+        if exc is not None:
+            raise exc
+        return self.value  # type: ignore[return-value]
 
     def result(self, timeout: float | None = None) -> T:
         """The value or the error, as ``concurrent.futures.Future.result`` gives it.

@@ -15,7 +15,7 @@
 # greenlet per job.
 #
 # One job's road: Pool.work() -> Crew.submit() (hub) -> native queue ->
-# _next() and _run() (worker) -> dispatcher -> Crew._finish() (hub) ->
+# _next() and _run() (worker) -> _done and the dispatcher -> Crew._finish() (hub) ->
 # Pool's deliver() -> promise -> its waiters.
 #
 # Guarantees:
@@ -50,13 +50,14 @@ import os
 import threading
 import warnings
 import weakref
+from collections import deque
 from typing import Any, Callable, Protocol
 
-from ._dispatch import Dispatcher, all_dispatchers, thread_state
+from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
-from ._outcome import Error, NotStarted, Outcome, capture
+from ._outcome import Error, NotStarted, Outcome, Value
 
 __all__ = ["Backend", "Crew", "Deliver", "Job", "Seats", "check_cancelled"]
 
@@ -196,6 +197,8 @@ class Crew:
         "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
         "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
         "_outstanding",  # jobs taken and not yet delivered; hub thread only
+        "_done",  # deque of (job, outcome) run by a worker: append in workers, popleft in the hub
+        "_delivering",  # a _deliver_done() call is on its way to the hub; racy, see there
         "_lock",  # guards _idle, _threads and _serial
         "_idle",  # loops blocked waiting for a job; guarded by _lock, read racily by submit()
         "_threads",  # live loops; guarded by _lock, read racily by submit()
@@ -227,6 +230,8 @@ class Crew:
         self._jobs: SimpleQueue[Any] = SimpleQueue()
         self._unstarted: dict[Job, None] = {}
         self._outstanding: set[Job] = set()
+        self._done: deque[tuple[Job, Outcome]] = deque()
+        self._delivering = False
         self._lock = allocate_lock()
         self._idle = self._threads = self._serial = self._active = 0
         self._all_gone: Any = None
@@ -319,6 +324,8 @@ class Crew:
         self.seats.reset()
         orphans, self._outstanding = self._outstanding, set()
         self._unstarted = {}
+        self._done = deque()
+        self._delivering = False
         if not self.dispatcher.in_hub_thread():
             return  # the hub's thread did not survive the fork: nobody waits
         reset_threadpool_in_child(self.threadpool)
@@ -414,22 +421,42 @@ class Crew:
             return item
 
     def _run(self, job: Job) -> None:
-        # Worker thread. The outcome is complete before submit(), which
+        # Worker thread. The outcome is complete before it is queued, which
         # orders it for the hub.
         thread_state.job = job
+        outcome: Outcome
         try:
             if job.kwargs is None:
-                outcome = capture(job.context.run, job.fn, *job.args)  # type: ignore[union-attr,arg-type]
+                outcome = Value(job.context.run(job.fn, *job.args))  # type: ignore[union-attr,arg-type]
             else:
-                outcome = capture(job.context.run, job.fn, *job.args, **job.kwargs)  # type: ignore[union-attr,arg-type]
-        except BaseException as exc:  # noqa: BLE001 - a job must settle even if calling it fails here
-            # Only a fault of ours gets here (capture() catches what the job
-            # raises); unsettled, the job would keep its hub alive forever.
+                outcome = Value(job.context.run(job.fn, *job.args, **job.kwargs))  # type: ignore[union-attr,arg-type]
+        except BaseException as exc:  # noqa: BLE001 - the outcome carries it
+            # Whatever fails, the job must settle: unsettled, it would keep its hub alive forever.
             outcome = Error(exc)
         thread_state.job = None
-        self.dispatcher.submit_if_open(self._finish, (job, outcome))
+        self._done.append((job, outcome))
         # Drop the outcome now: a traceback keeps frames and contexts alive.
-        del outcome
+        del outcome, job
+        # One call to the hub carries every outcome queued by then (see _deliver_done()).
+        if not self._delivering:
+            self._delivering = True
+            self.dispatcher.submit_if_open(self._deliver_done, ())
+
+    def _deliver_done(self) -> None:
+        # Hub thread, through the dispatcher. Cleared *before* the look at
+        # _done: a worker that appended after our last look finds it clear and
+        # sends another call; one that appended before it is seen here.
+        # At most DRAIN_SLICE at a time, so that timers and sockets get their turn.
+        self._delivering = False
+        done = self._done
+        try:
+            for _ in range(min(len(done), DRAIN_SLICE)):
+                job, outcome = done.popleft()
+                self._finish(job, outcome)
+        finally:
+            if done and not self._delivering:
+                self._delivering = True
+                self.dispatcher.submit_if_open(self._deliver_done, ())
 
     # -- interpreter exit (the main thread, from atexit) ---------------------------
 

@@ -71,7 +71,7 @@ def test_work_settles_even_when_calling_the_job_fails_in_the_worker(monkeypatch:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise TypeError("calling the job failed")
 
-    monkeypatch.setattr(gnotifier._worker, "capture", broken)
+    monkeypatch.setattr(gnotifier._worker, "Value", broken)  # what wraps the job's return
     promise = gnotifier.work(int, "1")
     with pytest.raises(TypeError, match="calling the job failed"):
         promise.get(timeout=WAIT)
