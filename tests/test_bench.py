@@ -1,0 +1,72 @@
+"""``python -m gnotifier bench``: the command runs and reports; its figures are never judged here.
+
+One ``--quick`` run (a subprocess, shared by the tests that read its output)
+proves that every scenario runs and that both tables and the JSON lines come
+out. Speed is the benchmark's business, not the test suite's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any, Iterator, NamedTuple
+
+import pytest
+
+from gnotifier._bench._spec import SCENARIO_IDS
+
+QUICK_RUN_TIMEOUT = 300  # seconds: a quick run takes well under a minute
+
+
+class Run(NamedTuple):
+    completed: subprocess.CompletedProcess[str]
+    json_lines: list[str]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    out = tmp_path_factory.mktemp("bench") / "bench.jsonl"
+    completed = subprocess.run(
+        [sys.executable, "-m", "gnotifier", "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=QUICK_RUN_TIMEOUT,
+    )
+    yield Run(completed, out.read_text().splitlines() if out.exists() else [])
+
+
+@pytest.mark.timeout(QUICK_RUN_TIMEOUT + 30)
+def test_bench_quick_prints_both_tables_and_every_scenario(quick_run: Run) -> None:
+    completed = quick_run.completed
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("Python ") and "gevent" in lines[0] and "gnotifier" in lines[0]
+    assert "Figures (" in completed.stdout and "Targets (" in completed.stdout
+    scenarios_in_rows = {line.split()[0] for line in lines if line.split() and line.split()[0] in SCENARIO_IDS}
+    assert scenarios_in_rows == set(SCENARIO_IDS)
+
+
+@pytest.mark.timeout(QUICK_RUN_TIMEOUT + 30)
+def test_bench_json_writes_one_parseable_object_per_line(quick_run: Run) -> None:
+    records: list[dict[str, Any]] = [json.loads(line) for line in quick_run.json_lines]
+    kinds = [record["kind"] for record in records]
+    assert kinds[0] == "environment" and "measurement" in kinds and "target" in kinds
+    for record in records:
+        if record["kind"] == "measurement":
+            assert {"scenario", "impl", "metric", "unit", "values", "median"} <= record.keys()
+        elif record["kind"] == "target":
+            assert {"scenario", "ratio", "value", "target", "passed"} <= record.keys()
+    assert {record["scenario"] for record in records if record["kind"] == "measurement"} == set(SCENARIO_IDS)
+
+
+def test_bench_refuses_an_unknown_scenario_naming_the_valid_ones() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gnotifier", "bench", "--scenarios", "A,Q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode != 0
+    assert "Q" in completed.stderr and "valid: " + ", ".join(SCENARIO_IDS) in completed.stderr
+    assert completed.stdout == ""
