@@ -9,6 +9,10 @@ and hands back a ``Promise``: a ``gevent.event.AsyncResult`` that greenlets
 
 from __future__ import annotations
 
+from . import (
+    _build,  # first: it decides which build of the modules below is imported
+    _dispatch,
+)
 from ._combinators import aeach as aeach
 from ._combinators import afilter as afilter
 from ._combinators import amap as amap
@@ -39,6 +43,9 @@ from ._threads import start_thread as start_thread
 from ._worker import check_cancelled as check_cancelled
 
 __version__ = "0.1.0"
+
+# Whether the hot modules run compiled (Cython) or as pure Python.
+_compiled = _build.is_compiled(_dispatch)
 
 __all__ = (
     "AlreadySettled",
