@@ -283,6 +283,11 @@ def _calls_in_hub(n: int, arm: FloodArm) -> Metrics:
             started[0] = perf_counter_ns()
             flood(k)
 
+        # A ref'd timer keeps the loop waiting for the calls: gevent's
+        # run_callback_threadsafe() alone would let it exit (LoopExit)
+        # before the thread's first call arrives.
+        keep_alive = gevent.get_hub().loop.timer(3600.0)
+        keep_alive.start(_nothing)
         thread = threading.Thread(target=foreign, name="bench-caller")
         thread.start()
         try:
@@ -290,6 +295,8 @@ def _calls_in_hub(n: int, arm: FloodArm) -> Metrics:
         finally:
             thread.join()
             disarm()
+            keep_alive.stop()
+            keep_alive.close()
         return _call_metrics(values, k, started[0], ended[0] or perf_counter_ns())
 
     once(max(1, n // 10))
