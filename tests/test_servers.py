@@ -7,7 +7,10 @@ Each server runs in a subprocess (it patches); the test talks to it over
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -86,3 +89,51 @@ def test_servers_gunicorn_gevent_worker_offloads_with_work() -> None:
     finally:
         server.terminate()
         server.wait(timeout=DEADLINE)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def start_gunicorn_recipe(port: int) -> subprocess.Popen[bytes]:
+    command = ["gunicorn", "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}", "--chdir", str(EXAMPLES)]
+    return subprocess.Popen(
+        [*command, "gunicorn_app:app"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ)
+    )
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn runs in the servers tox env")
+def test_recipe_gunicorn_app_hashes_off_the_hub() -> None:
+    port = free_port()
+    server = start_gunicorn_recipe(port)
+    try:
+        answer = json.loads(fetch(port, "/hash?password=hunter2"))
+        pong = fetch(port, "/ping")
+    finally:
+        server.terminate()
+        server.wait(timeout=DEADLINE)
+    salt = b"a per-user salt, stored with the hash"
+    assert answer == {"scrypt": hashlib.scrypt(b"hunter2", salt=salt, n=2**14, r=8, p=1).hex()}
+    assert pong == "pong\n"
+
+
+@pytest.mark.skipif(shutil.which("locust") is None, reason="locust runs in the servers tox env")
+def test_recipe_locustfile_signs_off_the_hub_and_shuts_its_pool_down() -> None:
+    port = free_port()
+    server = start_gunicorn_recipe(port)
+    try:
+        fetch(port, "/ping")  # up
+        locust = subprocess.run(
+            ["locust", "-f", str(EXAMPLES / "locustfile.py"), "--headless", "-u", "4", "-r", "4", "-t", "3s"]
+            + ["--host", f"http://127.0.0.1:{port}", "--only-summary"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=DEADLINE)
+    output = locust.stdout + locust.stderr
+    assert locust.returncode == 0, output
+    signed = re.search(r"signed (\d+) requests off the hub; pool shut down", output)
+    assert signed is not None and int(signed.group(1)) > 0, output
