@@ -3,7 +3,8 @@
 Each command is a module with ``add_arguments(parser)`` and ``run(args) ->
 exit status``, listed in ``COMMANDS``; the module is imported only when its
 command runs. ``bench`` measures gnotifier against its peers
-(PERFORMANCE.md). Everything runs in this process's main thread.
+(round trips, throughput, wake-ups, call floods, hub lag, memory, a server under
+load). Everything runs in this process's main thread.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Dict, Sequence, Tuple
 
 #: command -> (module, one-line help)
 COMMANDS: Dict[str, Tuple[str, str]] = {
-    "bench": ("gnotifier._bench._runner", "measure gnotifier against its peers (PERFORMANCE.md)"),
+    "bench": ("gnotifier._bench._runner", "measure gnotifier against its peers, in one run"),
 }
 
 

@@ -122,9 +122,9 @@ def test_recipe_locustfile_signs_off_the_hub_and_shuts_its_pool_down() -> None:
     server = start_gunicorn_recipe(port)
     try:
         fetch(port, "/ping")  # up
+        users = ["--headless", "-u", "4", "-r", "4", "-t", "3s", "--only-summary"]
         locust = subprocess.run(
-            ["locust", "-f", str(EXAMPLES / "locustfile.py"), "--headless", "-u", "4", "-r", "4", "-t", "3s"]
-            + ["--host", f"http://127.0.0.1:{port}", "--only-summary"],
+            ["locust", "-f", str(EXAMPLES / "locustfile.py"), *users, "--host", f"http://127.0.0.1:{port}"],
             capture_output=True,
             text=True,
             timeout=90,

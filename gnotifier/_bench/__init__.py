@@ -1,6 +1,6 @@
 """``python -m gnotifier bench``: gnotifier against its peers, scenario by scenario.
 
-The scenarios and targets are those of PERFORMANCE.md. Modules, and where
+The scenarios and their targets are in _spec.py. Modules, and where
 their code runs:
 
 - ``_spec``: the scenarios, their implementations, metrics and targets (plain data).

@@ -5,7 +5,7 @@ once per repetition, interleaved (a noisy spell of the machine then hits them
 alike), each time in a new ``python -m gnotifier._bench._child`` with this
 process's environment, and reads the one JSON line that child prints. It
 prints the figures (median and spread over the repetitions) and the targets
-of PERFORMANCE.md on stdout, progress on stderr when that is a terminal.
+of the scenarios on stdout, progress on stderr when that is a terminal.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def report(figures: Figures, checks: Sequence[Checked], reps: int) -> str:
     ]
     targets = table(["scenario", "target", "value", "bound", "result"], verdicts, numeric=[2])
     runs = "1 run" if reps == 1 else f"{reps} runs"
-    return f"\nFigures ({runs} each, each in a fresh interpreter):\n{measured}\n\nTargets (PERFORMANCE.md):\n{targets}"
+    return f"\nFigures ({runs} each, each in a fresh interpreter):\n{measured}\n\nTargets:\n{targets}"
 
 
 def json_lines(env: Dict[str, Any], figures: Figures, checks: Sequence[Checked]) -> List[str]:
