@@ -190,11 +190,12 @@ class Dispatcher:
         call = (fn, args)
         calls = self._calls
         calls.append(call)
+        if self._state is _CLOSED:
+            self._withdraw(call)  # raises, unless close() took the call in time
+        # The wakeup last: the hub's thread, woken, needs the GIL we hold.
         if not self._wakeup_pending:
             self._wake()
-        if self._state is _CLOSED:
-            self._withdraw(call)
-        elif len(calls) > BACKLOG_HIGH:
+        if len(calls) > BACKLOG_HIGH:
             self._back_off()
 
     def _back_off(self) -> None:

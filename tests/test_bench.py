@@ -42,7 +42,7 @@ def test_bench_quick_prints_both_tables_and_every_scenario(quick_run: Run) -> No
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("Python ") and "gevent" in lines[0] and "gnotifier" in lines[0]
-    assert "Figures (" in completed.stdout and "Targets (" in completed.stdout
+    assert "Figures (" in completed.stdout and "Targets:" in completed.stdout
     scenarios_in_rows = {line.split()[0] for line in lines if line.split() and line.split()[0] in SCENARIO_IDS}
     assert scenarios_in_rows == set(SCENARIO_IDS)
 
