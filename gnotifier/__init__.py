@@ -13,6 +13,9 @@ from . import (
     _build,  # first: it decides which build of the modules below is imported
     _dispatch,
 )
+from ._bridges import Queue as Queue
+from ._bridges import ShutDown as ShutDown
+from ._bridges import ThreadsafePromise as ThreadsafePromise
 from ._combinators import aeach as aeach
 from ._combinators import afilter as afilter
 from ._combinators import amap as amap
@@ -59,7 +62,10 @@ __all__ = (
     "PoolFull",
     "PoolStats",
     "Promise",
+    "Queue",
+    "ShutDown",
     "Thread",
+    "ThreadsafePromise",
     "Timer",
     "aeach",
     "afilter",

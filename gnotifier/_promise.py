@@ -377,6 +377,37 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._settle(Error(Cancelled(f"{self!r} was cancelled before it started")))
         return True
 
+    def as_future(self) -> concurrent.futures.Future[T]:
+        """A ``concurrent.futures.Future`` that completes as this promise settles.
+
+        For threads and for ``concurrent.futures.wait`` / ``as_completed``.
+        The future is a view: it is marked running at once, so cancelling it
+        does nothing (cancel the promise instead). Takes over the outcome
+        (observes it). Called in another thread than the promise's hub's,
+        the link is made in the hub, through its dispatcher.
+
+        Raises:
+            RuntimeError: called in another thread for a promise whose hub
+                is unknown (made in a thread without a hub, never used in one).
+            HubClosed: called in another thread once the promise's hub was destroyed.
+        """
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        home = self._home or self.hub
+        if home is None or home is get_hub_if_exists():
+            self._complete_later(future)
+        else:
+            dispatcher_for(home).submit(self._complete_later, (future,))
+        return future
+
+    def _complete_later(self, future: concurrent.futures.Future[Any]) -> None:
+        # The promise's hub thread.
+        self._observed = True
+        if self.ready():
+            _complete(future, self)
+        else:
+            link_later(self, lambda source: _complete(future, source))
+
     def cancelled(self) -> bool:  # type: ignore[override]
         """Whether this promise was rejected with ``Cancelled``."""
         return isinstance(exception_of(self), Cancelled)
@@ -470,6 +501,15 @@ def to_promise(item: Any) -> Promise[Any]:
     promise: Promise[Any] = Promise()
     promise.set(item)
     return promise
+
+
+def _complete(future: concurrent.futures.Future[Any], source: AsyncResult[Any]) -> None:
+    # Hub thread: hand a settled promise's outcome to its future view.
+    exc = exception_of(source)
+    if exc is None:
+        future.set_result(source.value)
+    else:
+        future.set_exception(exc)
 
 
 def _timed_out(seconds: float | None) -> Timeout:

@@ -1,0 +1,437 @@
+# Bridges between real threads and the greenlets of one hub.
+#
+# gevent's AsyncResult and gevent.queue are greenlet-safe only: a raw thread
+# that settles an AsyncResult can leave the waiting greenlet with LoopExit
+# (gevent#2124), and a thread cannot wait on a gevent queue. The two classes
+# here are made in a hub's thread and may be used from any thread; whatever
+# must happen in the hub reaches it through the hub's dispatcher.
+#
+# Guarantees:
+# - ThreadsafePromise: the first settle wins, from whichever thread; a later
+#   one raises AlreadySettled at once in its caller's thread. The promise
+#   holds its hub open until it settles (or is collected unsettled).
+# - Queue: nothing put is lost, each producer's items come out in its order,
+#   and a waiter on either side wakes for every item, every free slot and
+#   shutdown(). A greenlet of the hub waits cooperatively and holds the hub
+#   open while it waits; any other thread blocks on a native lock.
+#
+# Assumptions:
+# - ``_mutex`` (a native lock) guards the Queue's items, its shutdown flag
+#   and its waiter lists; it is never held while waiting or calling out.
+# - gevent Events and dispatcher holds are touched in the hub's thread only.
+from __future__ import annotations
+
+import collections
+import queue as _stdlib_queue
+import sys
+from concurrent.futures import TimeoutError as _FuturesTimeout  # on 3.9 and 3.10 not the builtin
+from time import monotonic
+from typing import Any, Deque, Generic, Iterator, TypeVar
+
+from gevent import getcurrent
+from gevent.event import Event
+from gevent.hub import get_hub
+
+from ._checks import MAX_COUNT, check_count, check_timeout
+from ._dispatch import Dispatcher, dispatcher_for
+from ._errors import AlreadySettled, Cancelled
+from ._follow import AWAITABLES
+from ._native import allocate_lock, get_ident
+from ._outcome import Error, Outcome, Value
+from ._promise import SETTLED, Promise
+
+__all__ = ["Queue", "ShutDown", "ThreadsafePromise"]
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 13):
+    ShutDown = _stdlib_queue.ShutDown
+else:
+
+    class ShutDown(Exception):
+        """Raised by put() on a shut-down Queue, and by get() once it is also empty."""
+
+
+Full = _stdlib_queue.Full
+Empty = _stdlib_queue.Empty
+_FOREVER = -1  # a native lock's acquire() timeout for no limit
+
+
+class ThreadsafePromise(Promise[T]):
+    """A Promise that any thread may settle and wait on.
+
+    Made in a hub's thread. ``set``, ``set_result`` and ``set_exception``
+    are safe from any thread; from another thread the outcome reaches the
+    hub through its dispatcher. The first settle wins; a later one raises
+    ``AlreadySettled`` in its caller's thread. Until it settles it holds its
+    hub open, so a greenlet waiting on it never gets ``LoopExit``.
+    ``result()`` and ``get()`` called in another thread block that thread
+    and raise the builtin ``TimeoutError`` on timeout. Chain methods stay
+    hub-thread-only, as on any promise; ``as_future()`` is safe anywhere.
+    """
+
+    __slots__ = ("_dispatcher", "_claim", "_claimed", "_holding")
+
+    def __init__(self) -> None:
+        Promise.__init__(self)
+        self._dispatcher: Dispatcher = dispatcher_for(get_hub())
+        self._home = self._dispatcher.hub
+        self._claim = allocate_lock()  # guards _claimed
+        self._claimed = False  # some settle (or cancel) won; any thread, under _claim
+        self._holding = True  # hub thread (or the collector, once nobody else can look)
+        self._dispatcher.hold()
+
+    # -- settling (any thread) --------------------------------------------------
+
+    def set(self, value: Any = None) -> None:
+        """Resolve with ``value`` (followed if awaitable). Safe from any thread.
+
+        Raises:
+            AlreadySettled: a settle (or cancel) came first.
+            HubClosed: called in another thread once the hub was destroyed.
+        """
+        self._claim_or_raise()
+        self._deliver(value, False)
+
+    set_result = set
+
+    def set_exception(self, exception: BaseException, exc_info: Any = None) -> None:  # type: ignore[override]
+        """Reject with ``exception``. Safe from any thread.
+
+        Raises:
+            TypeError: ``exception`` is not an exception instance.
+            AlreadySettled: a settle (or cancel) came first.
+            HubClosed: called in another thread once the hub was destroyed.
+        """
+        if not isinstance(exception, BaseException):
+            raise TypeError(f"set_exception() needs an exception instance, got {exception!r}")
+        if exc_info and exception.__traceback__ is None:
+            exception = exception.with_traceback(exc_info[2])
+        self._claim_or_raise()
+        self._deliver(exception, True)
+
+    def cancel(self) -> bool:  # type: ignore[override]
+        """Reject with ``Cancelled`` unless a settle came first (then False). Hub thread."""
+        self._check_thread("cancel")
+        with self._claim:
+            if self._claimed:
+                return False
+            self._claimed = True
+        self._settle(Error(Cancelled(f"{self!r} was cancelled before it was settled")))
+        return True
+
+    def _claim_or_raise(self) -> None:
+        with self._claim:
+            if self._claimed:
+                raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
+            self._claimed = True
+
+    def _deliver(self, payload: Any, is_error: bool) -> None:
+        # The settling thread, after winning the claim.
+        if get_ident() == self._dispatcher.thread_ident:
+            self._settle_claimed(payload, is_error)
+        else:
+            self._dispatcher.submit(self._settle_claimed, (payload, is_error))
+
+    def _settle_claimed(self, payload: Any, is_error: bool) -> None:
+        # Hub thread.
+        if is_error:
+            self._settle(Error(payload))
+        elif isinstance(payload, AWAITABLES):
+            self._follow(payload)
+        else:
+            self._settle(Value(payload))
+
+    def _settle(self, outcome: Outcome) -> None:
+        # Hub thread: the one way to settle (see Promise); gives the hold back.
+        if self._state is SETTLED:
+            return
+        Promise._settle(self, outcome)
+        if self._holding:
+            self._holding = False
+            self._dispatcher.release()
+
+    def __del__(self) -> None:
+        # Collected unsettled: nobody can settle it any more, so the hub may go.
+        if getattr(self, "_holding", False):  # (not set if __init__ failed)
+            self._holding = False
+            self._dispatcher.release_from_any_thread()
+        Promise.__del__(self)
+
+    # -- waiting (any thread) -------------------------------------------------------
+
+    def _foreign(self) -> bool:
+        return get_ident() != self._dispatcher.thread_ident
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """As ``Promise.get``; in another thread it blocks that thread.
+
+        Raises:
+            TimeoutError: in another thread, ``timeout`` passed first (or
+                ``block=False`` and not settled).
+            gevent.Timeout: the same in the hub's thread, as ``AsyncResult.get``.
+        """
+        if not self._foreign():
+            return Promise.get(self, block, timeout)
+        timeout = check_timeout("ThreadsafePromise.get()", timeout)
+        return self._wait_in_thread(0.0 if not block else timeout, "get")
+
+    def result(self, timeout: float | None = None) -> T:
+        """As ``Promise.result``; in another thread it blocks that thread.
+
+        Raises:
+            TimeoutError: ``timeout`` passed first.
+        """
+        if not self._foreign():
+            return Promise.result(self, timeout)
+        return self._wait_in_thread(check_timeout("ThreadsafePromise.result()", timeout), "result")
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """As ``Promise.wait``; in another thread it blocks that thread."""
+        if not self._foreign():
+            return Promise.wait(self, timeout)
+        timeout = check_timeout("ThreadsafePromise.wait()", timeout)
+        if not self.ready():
+            try:
+                self.as_future().exception(timeout)
+            except (TimeoutError, _FuturesTimeout):
+                return None
+        return self.value
+
+    def _wait_in_thread(self, timeout: float | None, what: str) -> T:
+        self._observed = True
+        if not self.ready():
+            try:
+                self.as_future().exception(timeout)
+            except (TimeoutError, _FuturesTimeout):
+                raise TimeoutError(f"ThreadsafePromise.{what}(): not settled within {timeout} s") from None
+        exc = self.exception
+        if exc is not None:
+            raise exc
+        return self.value  # type: ignore[return-value]
+
+
+class Queue(Generic[T]):
+    """A FIFO between the greenlets of one hub and any other threads.
+
+    Made in the hub's thread. Every method is safe from any thread. In a
+    greenlet of its hub a blocking ``put``/``get`` waits cooperatively (the
+    hub keeps running, and stays alive while the greenlet waits); in any
+    other thread it blocks that thread. ``maxsize`` 0 means unbounded.
+    ``shutdown()`` works as Python 3.13's ``queue.Queue.shutdown``.
+
+    Raises:
+        TypeError, ValueError: ``maxsize`` is not an int from 0.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = check_count("Queue()", maxsize, "maxsize= (0 for no bound)", minimum=0, maximum=MAX_COUNT)
+        self._dispatcher: Dispatcher = dispatcher_for(get_hub())
+        self._items: Deque[T] = collections.deque()
+        self._mutex = allocate_lock()
+        self._shut = False  # under _mutex
+        # Greenlets of the hub waiting, and the Events they wait on (hub thread).
+        self._hub_getters = 0  # under _mutex
+        self._hub_putters = 0  # under _mutex
+        self._can_get = Event()
+        self._can_put = Event()
+        self._wake_pending = False  # a _wake_hub() call is on its way; under _mutex
+        # Other threads waiting: one held native lock each, released to wake it.
+        self._thread_getters: Deque[Any] = collections.deque()  # under _mutex
+        self._thread_putters: Deque[Any] = collections.deque()  # under _mutex
+
+    def __repr__(self) -> str:
+        state = "shut down" if self._shut else "open"
+        return f"<gnotifier.Queue {state} items={len(self._items)} maxsize={self.maxsize}>"
+
+    # -- state (any thread) ---------------------------------------------------------
+
+    def qsize(self) -> int:
+        """How many items are queued (a moment's snapshot)."""
+        return len(self._items)
+
+    def empty(self) -> bool:
+        """Whether no item is queued (a moment's snapshot)."""
+        return not self._items
+
+    def full(self) -> bool:
+        """Whether a bounded queue has no free slot (a moment's snapshot)."""
+        return 0 < self.maxsize <= len(self._items)
+
+    # -- put and get -------------------------------------------------------------------
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        """Append ``item``, waiting for a free slot while the queue is full.
+
+        Raises:
+            ShutDown: the queue was shut down.
+            queue.Full: no slot came within ``timeout`` (or at once, ``block=False``).
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
+            RuntimeError: a blocking put in hub context, which must not wait.
+        """
+        deadline = _deadline("Queue.put()", timeout)
+        while True:
+            with self._mutex:
+                if self._shut:
+                    raise ShutDown("put() on a shut-down Queue")
+                if not 0 < self.maxsize <= len(self._items):
+                    self._items.append(item)
+                    wake = self._waker(self._thread_getters, self._hub_getters)
+                    break
+                left = _left(deadline, block)
+                if left is not None and left <= 0:
+                    raise Full
+                waiter = self._enlist(putting=True)
+            self._wait(waiter, left, putting=True)
+        if wake is not None:
+            wake()
+
+    def put_nowait(self, item: T) -> None:
+        """``put(item, block=False)``."""
+        self.put(item, block=False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Take the oldest item, waiting for one while the queue is empty.
+
+        Raises:
+            ShutDown: the queue was shut down and is empty (at once after
+                ``shutdown(immediate=True)``).
+            queue.Empty: no item came within ``timeout`` (or at once, ``block=False``).
+            TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
+            RuntimeError: a blocking get in hub context, which must not wait.
+        """
+        deadline = _deadline("Queue.get()", timeout)
+        while True:
+            with self._mutex:
+                if self._items:
+                    item = self._items.popleft()
+                    wake = self._waker(self._thread_putters, self._hub_putters) if self.maxsize else None
+                    break
+                if self._shut:
+                    raise ShutDown("get() on a shut-down, empty Queue")
+                left = _left(deadline, block)
+                if left is not None and left <= 0:
+                    raise Empty
+                waiter = self._enlist(putting=False)
+            self._wait(waiter, left, putting=False)
+        if wake is not None:
+            wake()
+        return item
+
+    def get_nowait(self) -> T:
+        """``get(block=False)``."""
+        return self.get(block=False)
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield items until the queue is shut down and drained."""
+        while True:
+            try:
+                yield self.get()
+            except ShutDown:
+                return
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Refuse new items; with ``immediate``, drop the queued ones too. Any thread.
+
+        Afterwards ``put`` raises ``ShutDown``, and ``get`` raises it once the
+        queue is empty (at once with ``immediate``). Every waiter wakes.
+        """
+        with self._mutex:
+            self._shut = True
+            if immediate:
+                self._items.clear()
+            waiters = [*self._thread_getters, *self._thread_putters]
+            self._thread_getters.clear()
+            self._thread_putters.clear()
+            wake_hub = self._hub_waker() if self._hub_getters or self._hub_putters else None
+        for waiter in waiters:
+            waiter.release()
+        if wake_hub is not None:
+            wake_hub()
+
+    # -- waiting and waking ------------------------------------------------------------------
+
+    def _enlist(self, putting: bool) -> Any:
+        # Under _mutex. Register the caller as a waiter; returns its held
+        # native lock (another thread) or None (a greenlet of the hub).
+        if get_ident() == self._dispatcher.thread_ident:
+            if getcurrent() is self._dispatcher.hub:
+                what = "put" if putting else "get"
+                raise RuntimeError(f"Queue.{what}() cannot wait in hub context; use {what}_nowait() there")
+            if putting:
+                self._hub_putters += 1
+                self._can_put.clear()
+            else:
+                self._hub_getters += 1
+                self._can_get.clear()
+            return None
+        waiter = allocate_lock()
+        waiter.acquire()
+        (self._thread_putters if putting else self._thread_getters).append(waiter)
+        return waiter
+
+    def _wait(self, waiter: Any, timeout: float | None, putting: bool) -> None:
+        # Outside _mutex: until woken or ``timeout``; the caller looks again.
+        if waiter is None:  # a greenlet of the hub
+            self._dispatcher.hold()  # a waiting greenlet keeps the hub alive
+            try:
+                (self._can_put if putting else self._can_get).wait(timeout)
+            finally:
+                self._dispatcher.release()
+                with self._mutex:
+                    if putting:
+                        self._hub_putters -= 1
+                    else:
+                        self._hub_getters -= 1
+            return
+        if not waiter.acquire(True, _FOREVER if timeout is None else timeout):
+            with self._mutex:  # timed out: leave the list, unless a waker took us off it
+                waiters = self._thread_putters if putting else self._thread_getters
+                if waiter in waiters:
+                    waiters.remove(waiter)
+
+    def _waker(self, thread_waiters: Deque[Any], hub_waiters: int) -> Any:
+        # Under _mutex, after an append (getters) or a take (putters): what
+        # wakes one waiter, to be called once the mutex is released.
+        if thread_waiters:
+            return thread_waiters.popleft().release
+        if hub_waiters:
+            return self._hub_waker()
+        return None
+
+    def _hub_waker(self) -> Any:
+        # Under _mutex. The greenlets of the hub look again: at once from the
+        # hub's thread; from another, one dispatcher call at a time.
+        if get_ident() == self._dispatcher.thread_ident:
+            return self._set_events
+        if self._wake_pending:
+            return None  # the call on its way covers this one too
+        self._wake_pending = True
+        return self._send_wake
+
+    def _send_wake(self) -> None:
+        self._dispatcher.submit_if_open(self._wake_hub, ())
+
+    def _wake_hub(self) -> None:
+        # Hub thread. Cleared first: a change after this sends another call.
+        with self._mutex:
+            self._wake_pending = False
+        self._set_events()
+
+    def _set_events(self) -> None:
+        # Hub thread.
+        self._can_get.set()
+        self._can_put.set()
+
+
+def _deadline(what: str, timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    return monotonic() + check_timeout(what, timeout)  # type: ignore[operator]
+
+
+def _left(deadline: float | None, block: bool) -> float | None:
+    # Seconds left to wait: 0 for no blocking, None for no limit.
+    if not block:
+        return 0.0
+    return None if deadline is None else deadline - monotonic()
