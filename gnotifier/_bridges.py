@@ -373,6 +373,8 @@ class Queue(Generic[T]):
     def _wait(self, waiter: Any, timeout: float | None, putting: bool) -> None:
         # Outside _mutex: until woken or ``timeout``; the caller looks again.
         if waiter is None:  # a greenlet of the hub
+            if timeout is not None:
+                timeout = max(timeout, 0.001)  # libuv's timers count whole milliseconds
             self._dispatcher.hold()  # a waiting greenlet keeps the hub alive
             try:
                 (self._can_put if putting else self._can_get).wait(timeout)
