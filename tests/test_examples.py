@@ -76,3 +76,13 @@ def test_examples_sse_threads_streams_what_a_foreign_thread_reads() -> None:
     numbers = [event["n"] for event in events[:-1]]
     assert numbers == list(range(4 - len(numbers), 4)) and len(numbers) >= 1
     assert events[-1] == {"done": True}
+
+
+def test_examples_thread_bridge_library_thread_gets_answers_from_greenlets() -> None:
+    assert run_example("thread_bridge.py", "4") == [
+        "library: 1 squared is 1",
+        "library: 2 squared is 4",
+        "library: 3 squared is 9",
+        "library: 4 squared is 16",
+        "hub: the library is done",
+    ]
