@@ -17,6 +17,7 @@ from typing import Dict, Sequence, Tuple
 #: command -> (module, one-line help)
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "bench": ("gnotifier._bench._runner", "measure gnotifier against its peers, in one run"),
+    "demo": ("gnotifier._demo._runner", "a gevent server under load, with and without offloading"),
 }
 
 
