@@ -600,6 +600,97 @@ def f_growth(quick: bool) -> Metrics:
     return {"growth": (samples[-1] - min(samples)) / 1e6}
 
 
+# -- Q and Q2: items between a thread and a greenlet -----------------------------------------------
+
+ITEMS = 1_000_000
+
+
+def _items_rate(n: int, started: int) -> Metrics:
+    return {"items": n / (max(1, perf_counter_ns() - started) / 1e9) / 1e6}
+
+
+def _to_greenlet(n: int, put: Callable[[int], object], take: Callable[[], int]) -> Metrics:
+    # A plain thread puts 0..n-1; this greenlet takes them all and checks the sum.
+    keep_alive = gevent.get_hub().loop.timer(3600.0)  # the baselines hold nothing open themselves
+    keep_alive.start(_nothing)
+    try:
+        started = perf_counter_ns()
+        thread = threading.Thread(target=lambda: [put(i) for i in range(n)], name="bench-producer")
+        thread.start()
+        total = sum(take() for _ in range(n))
+        metrics = _items_rate(n, started)
+        thread.join()
+    finally:
+        keep_alive.stop()
+        keep_alive.close()
+    if total != n * (n - 1) // 2:
+        raise RuntimeError("items were lost or changed on the way")
+    return metrics
+
+
+def q_gnotifier(quick: bool) -> Metrics:
+    q: gnotifier.Queue[int] = gnotifier.Queue()
+    _to_greenlet(_count(ITEMS, quick) // 10, q.put, q.get)
+    return _to_greenlet(_count(ITEMS, quick), q.put, q.get)
+
+
+def q_polled(quick: bool) -> Metrics:
+    """The baseline without a bridge: a stdlib queue.Queue the greenlet polls, sleeping 1 ms when empty."""
+    import queue
+
+    q: queue.Queue[int] = queue.Queue()
+
+    def take() -> int:
+        while True:
+            try:
+                return q.get_nowait()
+            except queue.Empty:
+                gevent.sleep(0.001)
+
+    _to_greenlet(_count(ITEMS, quick) // 10, q.put, take)
+    return _to_greenlet(_count(ITEMS, quick), q.put, take)
+
+
+def q_gevent(quick: bool) -> Metrics:
+    """gevent's own way: run_callback_threadsafe(queue.put, item) into a gevent.queue.Queue."""
+    import gevent.queue
+
+    q: gevent.queue.Queue[int] = gevent.queue.Queue()
+    call = gevent.get_hub().loop.run_callback_threadsafe
+    _to_greenlet(_count(ITEMS, quick) // 10, lambda i: call(q.put, i), q.get)
+    return _to_greenlet(_count(ITEMS, quick), lambda i: call(q.put, i), q.get)
+
+
+def _to_thread(n: int, put: Callable[[int], object], take: Callable[[], int]) -> Metrics:
+    # This greenlet puts 0..n-1; a plain thread takes them all.
+    totals: List[int] = []
+    started = perf_counter_ns()
+    thread = threading.Thread(target=lambda: totals.append(sum(take() for _ in range(n))), name="bench-consumer")
+    thread.start()
+    for i in range(n):
+        put(i)
+    gnotifier.work(thread.join).get()  # the hub keeps serving a bounded queue meanwhile
+    metrics = _items_rate(n, started)
+    if totals != [n * (n - 1) // 2]:
+        raise RuntimeError("items were lost or changed on the way")
+    return metrics
+
+
+def q2_gnotifier(quick: bool) -> Metrics:
+    q: gnotifier.Queue[int] = gnotifier.Queue(maxsize=10_000)
+    _to_thread(_count(ITEMS, quick) // 10, q.put, q.get)
+    return _to_thread(_count(ITEMS, quick), q.put, q.get)
+
+
+def q2_stdlib(quick: bool) -> Metrics:
+    """The baseline: an unbounded stdlib queue.Queue (put never waits, so it never blocks the hub)."""
+    import queue
+
+    q: queue.Queue[int] = queue.Queue()
+    _to_thread(_count(ITEMS, quick) // 10, q.put, q.get)
+    return _to_thread(_count(ITEMS, quick), q.put, q.get)
+
+
 MEASURES: Dict[Tuple[str, str], Measure] = {
     ("A", "gnotifier"): a_gnotifier,
     ("A", "gevent"): a_gevent,
@@ -623,4 +714,9 @@ MEASURES: Dict[Tuple[str, str], Measure] = {
     ("F", "gnotifier"): f_gnotifier,
     ("F", "gevent"): f_gevent,
     ("F", "gnotifier-1M"): f_growth,
+    ("Q", "gnotifier"): q_gnotifier,
+    ("Q", "polled"): q_polled,
+    ("Q", "gevent"): q_gevent,
+    ("Q2", "gnotifier"): q2_gnotifier,
+    ("Q2", "stdlib"): q2_stdlib,
 }

@@ -25,6 +25,7 @@ UNITS: Dict[str, str] = {
     "/hash": "req/s",
     "/ping p99": "ms",
     "errors": "requests",
+    "items": "M items/s",
 }
 
 
@@ -43,6 +44,8 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("E", "heartbeat while sleeps and hashes run offloaded", ("gnotifier", "gevent")),
     Scenario("E2", "heartbeat while pure-Python CPU jobs run offloaded", ("process", "threads")),
     Scenario("F", "memory: pending jobs, and growth over 1M jobs", ("gnotifier", "gevent", "gnotifier-1M")),
+    Scenario("Q", "items from a thread to a greenlet", ("gnotifier", "polled", "gevent")),
+    Scenario("Q2", "items from a greenlet to a thread", ("gnotifier", "stdlib")),
     Scenario("S", "a patched server under load", ("gnotifier", "gevent")),
 )
 
@@ -98,6 +101,8 @@ TARGETS: Tuple[Target, ...] = (
     Target("E2", "p99 lag", "process", None, "<", 1.0),
     Target("F", "growth", "gnotifier-1M", None, "<", 5.0),
     Target("F", "per pending job", "gnotifier", "gevent", "<=", 0.5),
+    Target("Q", "items", "gnotifier", None, ">=", 1.0),
+    Target("Q2", "items", "gnotifier", None, ">=", 0.5),
     Target("S", "/hash", "gnotifier", "gevent", ">=", 1.0),
     Target("S", "/ping p99", "gnotifier", "gevent", "<=", 0.5),
 )
