@@ -35,6 +35,11 @@ def check_promise_types(number: Promise[int], future: concurrent.futures.Future[
     assert_type(gnotifier.run(to_text, 6), str)
     assert_type(gnotifier.Pool(size=2).stats()["pending"], int)
     assert_type(gnotifier.hub_stats()["holds"], int)
+    assert_type(number.as_future(), concurrent.futures.Future[int])
+    answer: gnotifier.ThreadsafePromise[str] = gnotifier.ThreadsafePromise()
+    assert_type(answer.result(1.0), str)
+    items: gnotifier.Queue[bytes] = gnotifier.Queue(maxsize=4)
+    assert_type(items.get(), bytes)
     assert_type(gnotifier.Timer(1, to_text, 2, repeat=True), gnotifier.Timer)
     assert_type(gnotifier.Thread(to_text, 2, name="t"), gnotifier.Thread)
 
@@ -56,6 +61,8 @@ def check_wrong_calls_are_rejected() -> None:
     gnotifier.Timer(1, to_text, "x")  # type: ignore[arg-type]
     gnotifier.Thread(to_text)  # type: ignore[arg-type]
     gnotifier.hub_stats()["lost"]  # type: ignore[typeddict-item]
+    typed_queue: gnotifier.Queue[int] = gnotifier.Queue()
+    typed_queue.put("not an int")  # type: ignore[arg-type]
 
 
 def promise_of_text(value: int) -> Promise[str]:
