@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
 import sys
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -52,30 +49,6 @@ def test_examples_process_pool_prints_worst_lag_for_threads_then_processes() -> 
     for line in lines:
         assert line.split(":")[1].strip().startswith("worst heartbeat lag ")
         assert line.endswith(" ms")
-
-
-def test_examples_sse_threads_streams_what_a_foreign_thread_reads() -> None:
-    server = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "sse_threads.py"), "--port", "0", "--period", "0.3", "--count", "4"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = urllib.parse.urlsplit(server.stdout.readline().strip())
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-        connection.request("GET", url.path)
-        response = connection.getresponse()
-        events = [json.loads(line[len("data: ") :]) for line in response.read().decode().splitlines() if line]
-        connection.close()
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-    assert response.getheader("Content-Type") == "text/event-stream"
-    # Readings made before the stream opened went to nobody; the rest arrive in order.
-    numbers = [event["n"] for event in events[:-1]]
-    assert numbers == list(range(4 - len(numbers), 4)) and len(numbers) >= 1
-    assert events[-1] == {"done": True}
 
 
 def test_examples_thread_bridge_library_thread_gets_answers_from_greenlets() -> None:

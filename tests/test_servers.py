@@ -1,13 +1,14 @@
-"""work() inside servers that monkey-patch: gevent.pywsgi and gunicorn's gevent worker.
+"""work() inside servers that monkey-patch, and the server recipes in examples/.
 
 Each server runs in a subprocess (it patches); the test talks to it over
-127.0.0.1. The gunicorn test runs where gunicorn is installed (the
-``servers`` tox env) and is skipped elsewhere.
+127.0.0.1. The gunicorn and Locust tests run where those are installed (the
+``servers`` tox env) and are skipped elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -137,3 +139,27 @@ def test_recipe_locustfile_signs_off_the_hub_and_shuts_its_pool_down() -> None:
     assert locust.returncode == 0, output
     signed = re.search(r"signed (\d+) requests off the hub; pool shut down", output)
     assert signed is not None and int(signed.group(1)) > 0, output
+
+
+def test_recipe_sse_threads_streams_what_a_foreign_thread_reads() -> None:
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "sse_threads.py"), "--port", "0", "--period", "0.3", "--count", "4"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = urllib.parse.urlsplit(server.stdout.readline().strip())
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request("GET", url.path)
+        response = connection.getresponse()
+        events = [json.loads(line[len("data: ") :]) for line in response.read().decode().splitlines() if line]
+        connection.close()
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+    assert response.getheader("Content-Type") == "text/event-stream"
+    # Readings made before the stream opened went to nobody; the rest arrive in order.
+    numbers = [event["n"] for event in events[:-1]]
+    assert numbers == list(range(4 - len(numbers), 4)) and len(numbers) >= 1
+    assert events[-1] == {"done": True}
