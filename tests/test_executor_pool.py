@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import multiprocessing
 import os
 import pathlib
 import threading
@@ -90,7 +91,8 @@ def process_finish_after(n: int, directory: str) -> tuple[int, int]:
 
 @pytest.fixture
 def process_executor() -> Iterator[concurrent.futures.ProcessPoolExecutor]:
-    ex = concurrent.futures.ProcessPoolExecutor(2)
+    # spawn: forking a process that runs threads (the hub's workers) may deadlock the child.
+    ex = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
     yield ex
     ex.shutdown(wait=True)
 
