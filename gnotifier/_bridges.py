@@ -16,8 +16,13 @@
 #   open while it waits; any other thread blocks on a native lock.
 #
 # Assumptions:
-# - ``_mutex`` (a native lock) guards the Queue's items, its shutdown flag
-#   and its waiter lists; it is never held while waiting or calling out.
+# - Under the GIL, deque.append and deque.popleft are atomic and every
+#   thread sees plain reads and writes in program order. The Queue's fast
+#   paths (an unbounded put, a get that finds an item) take no lock: a
+#   waiter registers *before* it looks at the items once more, and a
+#   producer looks for waiters *after* it appended, so one of the two sees
+#   the other. ``_mutex`` (a native lock) guards the waiter lists, the
+#   shutdown flags and bounded puts; it is never held while waiting.
 # - gevent Events and dispatcher holds are touched in the hub's thread only.
 from __future__ import annotations
 
@@ -229,7 +234,8 @@ class Queue(Generic[T]):
         self._dispatcher: Dispatcher = dispatcher_for(get_hub())
         self._items: Deque[T] = collections.deque()
         self._mutex = allocate_lock()
-        self._shut = False  # under _mutex
+        self._shut = False  # written under _mutex, read racily by the fast paths
+        self._immediate = False  # shut down with immediate=True; as _shut
         # Greenlets of the hub waiting, and the Events they wait on (hub thread).
         self._hub_getters = 0  # under _mutex
         self._hub_putters = 0  # under _mutex
@@ -269,22 +275,34 @@ class Queue(Generic[T]):
             TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
             RuntimeError: a blocking put in hub context, which must not wait.
         """
+        if timeout is not None:
+            timeout = check_timeout("Queue.put()", timeout)
+        if not self.maxsize:  # the fast path: no lock
+            if self._shut:
+                raise ShutDown("put() on a shut-down Queue")
+            self._items.append(item)
+            if self._hub_getters or self._thread_getters:
+                self._wake(putting=False)
+            return
         deadline = _deadline("Queue.put()", timeout)
         while True:
             with self._mutex:
                 if self._shut:
                     raise ShutDown("put() on a shut-down Queue")
-                if not 0 < self.maxsize <= len(self._items):
+                if len(self._items) < self.maxsize:
                     self._items.append(item)
-                    wake = self._waker(self._thread_getters, self._hub_getters)
                     break
                 left = _left(deadline, block)
                 if left is not None and left <= 0:
                     raise Full
                 waiter = self._enlist(putting=True)
+                if len(self._items) < self.maxsize:  # looked at after enlisting: see the header
+                    self._unlist(waiter, putting=True)
+                    self._items.append(item)
+                    break
             self._wait(waiter, left, putting=True)
-        if wake is not None:
-            wake()
+        if self._hub_getters or self._thread_getters:
+            self._wake(putting=False)
 
     def put_nowait(self, item: T) -> None:
         """``put(item, block=False)``."""
@@ -300,12 +318,24 @@ class Queue(Generic[T]):
             TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
             RuntimeError: a blocking get in hub context, which must not wait.
         """
+        if timeout is not None:
+            timeout = check_timeout("Queue.get()", timeout)
+        if self._immediate:
+            raise ShutDown("get() on a Queue shut down with immediate=True")
+        if not self.maxsize:
+            try:
+                return self._items.popleft()  # the fast path: no lock
+            except IndexError:
+                pass
+        # A bounded queue takes under the mutex, as its puts do: with the
+        # lock-free take, consumers outran producers queueing for the mutex
+        # and parked after nearly every item (4 threads into 2 greenlets
+        # ran 2.5x slower).
         deadline = _deadline("Queue.get()", timeout)
         while True:
             with self._mutex:
-                if self._items:
+                if self._items and not self._immediate:
                     item = self._items.popleft()
-                    wake = self._waker(self._thread_putters, self._hub_putters) if self.maxsize else None
                     break
                 if self._shut:
                     raise ShutDown("get() on a shut-down, empty Queue")
@@ -313,9 +343,12 @@ class Queue(Generic[T]):
                 if left is not None and left <= 0:
                     raise Empty
                 waiter = self._enlist(putting=False)
+                if self._items or self._shut:  # looked at after enlisting: see the header
+                    self._unlist(waiter, putting=False)
+                    continue
             self._wait(waiter, left, putting=False)
-        if wake is not None:
-            wake()
+        if self.maxsize and (self._hub_putters or self._thread_putters):
+            self._wake(putting=True)
         return item
 
     def get_nowait(self) -> T:
@@ -339,6 +372,7 @@ class Queue(Generic[T]):
         with self._mutex:
             self._shut = True
             if immediate:
+                self._immediate = True
                 self._items.clear()
             waiters = [*self._thread_getters, *self._thread_putters]
             self._thread_getters.clear()
@@ -392,14 +426,28 @@ class Queue(Generic[T]):
                 if waiter in waiters:
                     waiters.remove(waiter)
 
-    def _waker(self, thread_waiters: Deque[Any], hub_waiters: int) -> Any:
-        # Under _mutex, after an append (getters) or a take (putters): what
-        # wakes one waiter, to be called once the mutex is released.
-        if thread_waiters:
-            return thread_waiters.popleft().release
-        if hub_waiters:
-            return self._hub_waker()
-        return None
+    def _unlist(self, waiter: Any, putting: bool) -> None:
+        # Under _mutex: undo _enlist() for a caller that will not wait after all.
+        if waiter is None:
+            if putting:
+                self._hub_putters -= 1
+            else:
+                self._hub_getters -= 1
+        else:
+            (self._thread_putters if putting else self._thread_getters).remove(waiter)
+
+    def _wake(self, putting: bool) -> None:
+        # Outside _mutex, after an append (wake a getter) or a take (a putter).
+        with self._mutex:
+            thread_waiters = self._thread_putters if putting else self._thread_getters
+            if thread_waiters:
+                wake = thread_waiters.popleft().release
+            elif self._hub_putters if putting else self._hub_getters:
+                wake = self._hub_waker()
+            else:
+                return
+        if wake is not None:
+            wake()
 
     def _hub_waker(self) -> Any:
         # Under _mutex. The greenlets of the hub look again: at once from the
