@@ -291,6 +291,7 @@ class Queue(Generic[T]):
                     raise ShutDown("put() on a shut-down Queue")
                 if len(self._items) < self.maxsize:
                     self._items.append(item)
+                    wake = self._waker(putting=False)
                     break
                 left = _left(deadline, block)
                 if left is not None and left <= 0:
@@ -299,10 +300,11 @@ class Queue(Generic[T]):
                 if len(self._items) < self.maxsize:  # looked at after enlisting: see the header
                     self._unlist(waiter, putting=True)
                     self._items.append(item)
+                    wake = self._waker(putting=False)
                     break
             self._wait(waiter, left, putting=True)
-        if self._hub_getters or self._thread_getters:
-            self._wake(putting=False)
+        if wake is not None:
+            wake()
 
     def put_nowait(self, item: T) -> None:
         """``put(item, block=False)``."""
@@ -336,6 +338,7 @@ class Queue(Generic[T]):
             with self._mutex:
                 if self._items and not self._immediate:
                     item = self._items.popleft()
+                    wake = self._waker(putting=True) if self.maxsize else None
                     break
                 if self._shut:
                     raise ShutDown("get() on a shut-down, empty Queue")
@@ -347,8 +350,8 @@ class Queue(Generic[T]):
                     self._unlist(waiter, putting=False)
                     continue
             self._wait(waiter, left, putting=False)
-        if self.maxsize and (self._hub_putters or self._thread_putters):
-            self._wake(putting=True)
+        if wake is not None:
+            wake()
         return item
 
     def get_nowait(self) -> T:
@@ -439,15 +442,18 @@ class Queue(Generic[T]):
     def _wake(self, putting: bool) -> None:
         # Outside _mutex, after an append (wake a getter) or a take (a putter).
         with self._mutex:
-            thread_waiters = self._thread_putters if putting else self._thread_getters
-            if thread_waiters:
-                wake = thread_waiters.popleft().release
-            elif self._hub_putters if putting else self._hub_getters:
-                wake = self._hub_waker()
-            else:
-                return
+            wake = self._waker(putting)
         if wake is not None:
             wake()
+
+    def _waker(self, putting: bool) -> Any:
+        # Under _mutex: what wakes one putter (or getter), to call once the mutex is released.
+        thread_waiters = self._thread_putters if putting else self._thread_getters
+        if thread_waiters:
+            return thread_waiters.popleft().release
+        if self._hub_putters if putting else self._hub_getters:
+            return self._hub_waker()
+        return None
 
     def _hub_waker(self) -> Any:
         # Under _mutex. The greenlets of the hub look again: at once from the
