@@ -296,12 +296,9 @@ class Queue(Generic[T]):
                 left = _left(deadline, block)
                 if left is not None and left <= 0:
                     raise Full
+                # Takes from a bounded queue hold the mutex too: none can slip
+                # in between our look and our enlisting.
                 waiter = self._enlist(putting=True)
-                if len(self._items) < self.maxsize:  # looked at after enlisting: see the header
-                    self._unlist(waiter, putting=True)
-                    self._items.append(item)
-                    wake = self._waker(putting=False)
-                    break
             self._wait(waiter, left, putting=True)
         if wake is not None:
             wake()
