@@ -149,16 +149,22 @@ class Seats:
                 self.waiting.append(crew)
             return False
 
-    def give_back(self, crew: Crew, still_wanted: bool) -> None:
-        """Free ``crew``'s seat; every crew waiting for one tries again, in its hub.
+    def give_back(self, crew: Crew, still_wanted: bool) -> list[Crew]:
+        """Free ``crew``'s seat; returns the crews to wake(), which were waiting for one.
 
         ``still_wanted``: ``crew`` has jobs queued, so it waits as well (last).
+        May be called under the crew's lock; call wake() after releasing it.
         """
         with self._lock:
             self._taken -= 1
             waiters, self.waiting = self.waiting, []
         if still_wanted and crew not in waiters:
             waiters.append(crew)
+        return waiters
+
+    @staticmethod
+    def wake(waiters: list[Crew]) -> None:
+        """Each crew tries again for a seat, in its hub."""
         for waiter in waiters:
             waiter.dispatcher.submit_if_open(waiter.start_loop_if_needed, ())
 
@@ -354,13 +360,15 @@ class Crew:
                     # Another crew waits for a seat on this threadpool: hand
                     # ours over, job by job, rather than keep it while busy.
                     with self._lock:
-                        self._threads -= 1
+                        waiters = self._count_out()
+                    self.seats.wake(waiters)
                     return
         except BaseException:
             # Not an orderly exit (those count themselves out in _next()):
             # gevent's worker would swallow this, so give the place back.
             with self._lock:
-                self._threads -= 1
+                waiters = self._count_out()
+            self.seats.wake(waiters)
             raise
         finally:
             thread_state.dispatcher = None
@@ -373,8 +381,12 @@ class Crew:
                 if self._active == 0 and self._all_gone is not None:
                     self._all_gone.release()
                     self._all_gone = None
-            # Last: a crew woken for the seat may start a loop at once.
-            self.seats.give_back(self, still_wanted=bool(self._unstarted))
+
+    def _count_out(self) -> list[Crew]:
+        # Under _lock: this loop leaves, and its seat goes with it at once,
+        # so that _threads and the seats agree for submit().
+        self._threads -= 1
+        return self.seats.give_back(self, still_wanted=bool(self._unstarted))
 
     def _next(self) -> Job | None:
         # Worker thread. The next job this loop claimed, or None to exit.
@@ -387,7 +399,8 @@ class Crew:
                     return None
             if item is _STOP:
                 with self._lock:
-                    self._threads -= 1
+                    waiters = self._count_out()
+                self.seats.wake(waiters)
                 return None
             # dict.pop is atomic: if cancel() popped the job first, skip it.
             if self._unstarted.pop(item, _GONE) is not _GONE:
@@ -409,11 +422,14 @@ class Crew:
                     # so that submit(), reading after its put(), either sees
                     # us gone (and starts a loop) or put before our look.
                     self._idle -= 1
-                    self._threads -= 1
-                    if self._jobs.empty() or self._threads >= self.size:
-                        return None  # nothing came, or a new loop took our place
-                    self._threads += 1
-                    self._idle += 1
+                    waiters = self._count_out()
+                    leave = self._jobs.empty() or self._threads >= self.size or not self.seats.take(self)
+                    if not leave:  # a job came after all, and our seat is still free
+                        self._threads += 1
+                        self._idle += 1
+                self.seats.wake(waiters)
+                if leave:
+                    return None  # nothing came, or a new loop (or another crew) took our place
                 continue
             with self._lock:
                 # Before the claim in _next(): see submit().
