@@ -151,7 +151,7 @@ class ThreadsafePromise(Promise[T]):
         # Hub thread: the one way to settle (see Promise); gives the hold back.
         if self._state is SETTLED:
             return
-        Promise._settle(self, outcome)
+        super()._settle(outcome)
         if self._holding:
             self._holding = False
             self._dispatcher.release()

@@ -52,8 +52,9 @@ def follow(target: Any, source: Any) -> None:
 
 def watch(source: AsyncResult[Any], callback: Callable[[AsyncResult[Any]], Any]) -> None:
     """``link_later(source, callback)``, taking over ``source``'s outcome: its error is ours to report. Hub thread."""
-    if hasattr(source, "_observed"):  # a gnotifier promise
-        source._observed = True
+    observe = getattr(source, "_observe", None)  # a gnotifier promise
+    if observe is not None:
+        observe()
     link_later(source, callback)
 
 

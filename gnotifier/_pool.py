@@ -36,6 +36,7 @@ from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
 from ._executor import ExecutorBackend
+from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
 from ._native import get_ident
@@ -186,7 +187,7 @@ class Pool:
             self._drained.clear()
         self._accepted += 1
         promise: Promise[T] = Promise()
-        promise._job = job  # what its cancel() cancels
+        promise._await_job(job)  # what its cancel() cancels
         job.promise = promise
         return promise
 
@@ -227,7 +228,7 @@ class Pool:
     def _deliver(self, job: Job, outcome: Outcome) -> None:
         # Hub thread: the backend hands every accepted job back here, once.
         promise, job.promise = job.promise, None  # break the promise <-> job cycle
-        promise._settle(outcome)  # unless cancelled (settled) meanwhile
+        settle(promise, outcome)  # unless cancelled (settled) meanwhile
         if type(outcome) is Value:
             self._completed += 1
         elif type(outcome) is NotStarted:

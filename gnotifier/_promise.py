@@ -180,6 +180,14 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             return
         watch(source, self._adopt)  # a promise's error is now ours to report
 
+    def _await_job(self, job: Cancellable) -> None:
+        # What cancel() cancels from now on: the pool's job behind this promise.
+        self._job = job
+
+    def _observe(self) -> None:
+        # Someone took over the outcome (a follower, a combinator): its error is theirs to report.
+        self._observed = True
+
     def _adopt(self, source: AsyncResult[Any]) -> None:
         # rawlink callback of a followed AsyncResult.
         self._settle(from_async_result(source))
