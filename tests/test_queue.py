@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import subprocess
 import sys
@@ -217,3 +218,25 @@ def test_queue_works_under_patch_all() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert (out.returncode, out.stdout.strip(), out.stderr) == (0, str(2 * sum(range(100))), "")
+
+
+class _AppendOnSecondLook(collections.deque):  # type: ignore[type-arg]
+    """Items that, on a getter's second look, gain one: a producer's unlocked append landing there."""
+
+    def __init__(self, item: Any) -> None:
+        super().__init__()
+        self.item, self.looks = item, 0
+
+    def __bool__(self) -> bool:
+        self.looks += 1
+        if self.looks == 2:  # after the getter enlisted, before its last look
+            self.append(self.item)
+        return len(self) > 0
+
+
+def test_queue_item_appended_between_a_getters_enlisting_and_its_last_look_is_taken_at_once() -> None:
+    q: Queue[str] = Queue()
+    q._items = _AppendOnSecondLook("slipped in")
+    got = gevent.spawn(q.get)
+    assert got.get(timeout=DEADLINE) == "slipped in"
+    assert (q._hub_getters, waiting_threads(q)) == (0, 0)  # it took the item instead of waiting
