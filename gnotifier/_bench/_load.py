@@ -11,29 +11,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import sys
 import threading
 import time
 from typing import List, Sequence
 
+from .. import _client
+
 TIMEOUT = 60.0  # seconds for one answer
 
 
 def connect(port: int) -> http.client.HTTPConnection:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    connection.connect()
-    assert connection.sock is not None
-    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
+    return _client.connect(port, TIMEOUT)
 
 
-def get(connection: http.client.HTTPConnection, path: str) -> None:
-    connection.request("GET", path)
-    response = connection.getresponse()
-    response.read()
-    if response.status != 200:
-        raise OSError(f"{path}: HTTP {response.status}")
+get = _client.get
 
 
 def _hammer(port: int, slot: int, answers: List[int], errors: List[int], stop: threading.Event) -> None:

@@ -16,32 +16,22 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import sys
 import threading
 import time
 from typing import List, Sequence, Tuple
+
+from .. import _client
 
 TIMEOUT = 30.0  # seconds for one answer
 PING_PERIOD = 0.005  # seconds between the starts of two pings
 
 
 def connect(port: int) -> http.client.HTTPConnection:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    connection.connect()
-    assert connection.sock is not None
-    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return connection
+    return _client.connect(port, TIMEOUT)
 
 
-def get(connection: http.client.HTTPConnection, path: str) -> bytes:
-    """GET ``path``; its body, or OSError unless the answer is 200 OK."""
-    connection.request("GET", path)
-    response = connection.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise OSError(f"{path}: HTTP {response.status}: {body[:200]!r}")
-    return body
+get = _client.get
 
 
 class _Client(threading.Thread):
