@@ -70,9 +70,14 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
         _checks.recent = fn
     # Fast paths first: this is the call other threads make millions of times.
     if hub is None:
-        dispatcher = thread_state.dispatcher or target_dispatcher(None, "call_soon_threadsafe()")
+        _call_soon(thread_state.dispatcher or target_dispatcher(None, "call_soon_threadsafe()"), fn, args)
     else:
-        dispatcher = getattr(hub, DISPATCHER_ATTR, None) or target_dispatcher(hub, "call_soon_threadsafe()")
+        _call_soon(getattr(hub, DISPATCHER_ATTR, None) or target_dispatcher(hub, "call_soon_threadsafe()"), fn, args)
+
+
+def _call_soon(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    # A C function in the compiled build (see _threads.pxd): the dispatcher
+    # typed, its fields and submit() are reached without attribute lookups.
     if get_ident() != dispatcher.thread_ident:
         dispatcher.submit(fn, args)
         return
