@@ -24,3 +24,8 @@ cdef class Dispatcher:
     cpdef hold(self)
     cpdef release(self)
     cpdef _update_ref(self)
+
+# Takes a queued (fn, args) pair out of the garbage collector's sight; see
+# _untrack in _dispatch.py.
+cdef extern from "Python.h":
+    void _untrack "PyObject_GC_UnTrack" (object)

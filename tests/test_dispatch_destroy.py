@@ -85,7 +85,7 @@ def test_call_soon_threadsafe_runs_calls_accepted_before_hub_destroyed(origin: s
 
 
 class _PausingDeque(deque):  # type: ignore[type-arg]
-    """A deque whose extend() from one thread stops before or after appending.
+    """A deque whose append() from one thread stops before or after appending.
 
     Stands in for the dispatcher's queue to hold a submitting thread at the
     exact point where the hub may be destroyed under it.
@@ -100,23 +100,23 @@ class _PausingDeque(deque):  # type: ignore[type-arg]
         self.paused = paused
         self.go = go
 
-    def extend(self, items: Any) -> None:
+    def append(self, item: Any) -> None:
         if threading.get_ident() != self.paused_thread:
-            super().extend(items)
+            super().append(item)
             return
         if self.where == "after-append":
-            super().extend(items)
+            super().append(item)
         self.paused.set()
         assert self.go.wait(JOIN_TIMEOUT), "the hub was not destroyed in time"
         if self.where == "before-append":
-            super().extend(items)
+            super().append(item)
 
 
 @pytest.mark.parametrize("where", ["before-append", "after-append"])
 def test_call_soon_threadsafe_racing_hub_destroy_runs_or_refuses_call(where: str) -> None:
     # A call being accepted while its hub is destroyed either runs exactly
     # once or raises HubClosed: never accepted and then lost. The submitting
-    # (main) thread is held inside the dispatcher's extend() while the
+    # (main) thread is held inside the dispatcher's append() while the
     # owner thread destroys the hub.
     handoff: queue.Queue[Any] = queue.Queue()
     paused = threading.Event()
@@ -129,7 +129,7 @@ def test_call_soon_threadsafe_racing_hub_destroy_runs_or_refuses_call(where: str
         dispatcher = hub._gnotifier_dispatcher
         dispatcher._calls = _PausingDeque(dispatcher._calls, me, where, paused, destroyed)
         handoff.put(hub)
-        assert paused.wait(JOIN_TIMEOUT), "the submitting thread never got to extend()"
+        assert paused.wait(JOIN_TIMEOUT), "the submitting thread never got to append()"
 
     owner, _ = start_own_hub_thread(body, destroyed)
     hub = handoff.get(timeout=JOIN_TIMEOUT)
