@@ -1,7 +1,9 @@
 # Types for the compiled build of _dispatch.py (see setup.py); the .py is the source.
+cimport cython
+
 cdef class Dispatcher:
     cdef readonly object hub
-    cdef readonly object thread_ident
+    cdef readonly unsigned long thread_ident
     cdef public object _calls
     cdef public bint _wakeup_pending
     cdef public object _state
@@ -20,12 +22,14 @@ cdef class Dispatcher:
     cpdef submit(self, fn, tuple args)
     cpdef bint submit_if_open(self, fn, tuple args)
     cpdef _wake(self)
+    @cython.locals(batch=Py_ssize_t)
     cpdef _drain(self)
     cpdef hold(self)
     cpdef release(self)
     cpdef _update_ref(self)
+    cpdef bint in_hub_thread(self)
 
-# Takes a queued (fn, args) pair out of the garbage collector's sight; see
-# _untrack in _dispatch.py.
+# C functions the compiled build calls directly; see _untrack in _dispatch.py.
 cdef extern from "Python.h":
     void _untrack "PyObject_GC_UnTrack" (object)
+    unsigned long _thread_ident "PyThread_get_thread_ident" ()

@@ -111,15 +111,19 @@ STALLED = 0.1  # seconds
 _create_lock = allocate_lock()
 
 _STARTING, _OPEN, _CLOSED = "starting", "open", "closed"
-# The compiled build declares _untrack as CPython's PyObject_GC_UnTrack (see
-# _dispatch.pxd): a queued (fn, args) pair need not be walked by the garbage
-# collector, which otherwise moves every pair that outlives a collection on
-# to older generations and walks them all again in the next full one. 1M
-# calls from a thread ran at 2.2M/s with the pairs tracked, 3.9M/s without.
-# Pure Python has no such call; assigned through globals() so that Cython
-# does not see a second definition.
+# Two C functions of CPython that the compiled build calls directly (declared
+# in _dispatch.pxd), and their pure-Python stand-ins, bound through globals()
+# so that Cython does not see a second definition:
+# - _untrack, PyObject_GC_UnTrack: a queued (fn, args) pair need not be
+#   walked by the garbage collector, which otherwise moves every pair that
+#   outlives a collection on to older generations and walks them all again
+#   in the next full one. 1M calls from a thread ran at 2.2M/s with the
+#   pairs tracked, 3.9M/s without. Pure Python has no such call.
+# - _thread_ident, PyThread_get_thread_ident: get_ident() without a call
+#   through Python and an int object per call.
 _untrack: Callable[[object], None]
-globals()["_untrack"] = lambda pair: None
+_thread_ident: Callable[[], int]
+globals().update(_untrack=lambda pair: None, _thread_ident=get_ident)
 
 
 class Dispatcher:
@@ -364,7 +368,7 @@ class Dispatcher:
 
     def in_hub_thread(self) -> bool:
         """Whether the caller runs in the hub's thread. Safe from any thread."""
-        return get_ident() == self.thread_ident
+        return _thread_ident() == self.thread_ident  # noqa: F821 - bound through globals(), see there
 
     def check_hub_thread(self, what: str) -> None:
         """Raise RuntimeError unless called in the hub's thread."""

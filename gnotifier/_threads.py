@@ -78,7 +78,7 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
 def _call_soon(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # A C function in the compiled build (see _threads.pxd): the dispatcher
     # typed, its fields and submit() are reached without attribute lookups.
-    if get_ident() != dispatcher.thread_ident:
+    if not dispatcher.in_hub_thread():
         dispatcher.submit(fn, args)
         return
     # Only the hub's own thread can hold the loop open until the call runs;
