@@ -389,6 +389,13 @@ class Dispatcher:
         self._holds -= 1
         self._update_ref()
 
+    def hold_from_any_thread(self) -> None:
+        """Start one hold(). Safe to call from any thread."""
+        if get_ident() == self.thread_ident:
+            self.hold()
+        else:
+            self.submit_if_open(self.hold, ())  # a closed hub has no loop to keep alive
+
     def release_from_any_thread(self) -> None:
         """End one hold(). Safe to call from any thread."""
         if get_ident() == self.thread_ident:

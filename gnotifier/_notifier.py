@@ -199,13 +199,10 @@ class Notifier:
             if self._state is _FREED or value is self._held:
                 return
             self._held = value
-        dispatcher = self._dispatcher
-        if not value:
-            dispatcher.release_from_any_thread()
-        elif dispatcher.in_hub_thread():
-            dispatcher.hold()
+        if value:
+            self._dispatcher.hold_from_any_thread()
         else:
-            dispatcher.submit_if_open(dispatcher.hold, ())  # a closed hub has no loop to keep alive
+            self._dispatcher.release_from_any_thread()
 
     def __enter__(self) -> Notifier:
         return self
