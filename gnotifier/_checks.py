@@ -69,11 +69,12 @@ def is_plain_function(fn: Any) -> bool:
     return kind in _NEVER_ASYNC
 
 
-# The callable call_soon_threadsafe() or Pool.work() checked last, so that
-# sending the same one a million times pays for the check once per drain. Any
-# thread may read or write it; whatever a thread reads here did pass the
-# check. Every drain of any hub resets it, so it keeps a callable (and
-# what a bound method holds) alive only until then.
+# The callable Pool.work() checked last, so that sending the same one a
+# million times pays for the check once per drain. Any thread may read or
+# write it; whatever a thread reads here did pass the check. Every drain of
+# any hub resets it, so it keeps a callable (and what a bound method holds)
+# alive only until then. (call_soon_threadsafe() keeps its own per hub:
+# Dispatcher.checked.)
 NOTHING: Any = object()  # no callable; None is one a caller may pass
 recent: Any = NOTHING
 

@@ -17,6 +17,7 @@ cdef class Dispatcher:
     cdef public bint _woken
     cdef public Py_ssize_t _stalled_at
     cdef public dict _on_close
+    cdef public object checked
     cdef object __weakref__
 
     cpdef submit(self, fn, tuple args)

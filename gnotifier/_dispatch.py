@@ -145,6 +145,7 @@ class Dispatcher:
         "_woken",  # whether the loop ever ran our watcher; hub thread only
         "_stalled_at",  # _slices when a submitter last saw the hub not draining; any thread, racy
         "_on_close",  # dict of callables run when the hub is destroyed; see add_close_callback()
+        "checked",  # the callable call_soon_threadsafe() checked last for this hub; any thread
         "__weakref__",
     )
 
@@ -165,6 +166,11 @@ class Dispatcher:
         self._woken = False
         self._stalled_at = -1
         self._on_close: dict[Callable[[], Any], None] = {}
+        # Whatever a thread reads here passed check_callable(), so sending
+        # the same callable a million times pays for the check once per
+        # drain. Each drain resets it: it keeps a callable (and what a bound
+        # method holds) alive only until then.
+        self.checked: Any = _checks.NOTHING
         if get_ident() == self.thread_ident:
             self._start()
         else:
@@ -341,7 +347,8 @@ class Dispatcher:
                 self._report(fn)
             # Not holding on to the call's arguments until the next batch.
             del fn, args
-        _checks.recent = _checks.NOTHING  # nor on the last callable checked (see there)
+        # Nor on the last callables checked (see there).
+        self.checked = _checks.recent = _checks.NOTHING
         if calls and self._state is _OPEN:
             # Calls left over: the loop must neither exit nor sleep before
             # it comes back for them. A sender that appended after we

@@ -25,7 +25,6 @@ import gevent
 from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
-from . import _checks
 from ._checks import check_callable, check_timeout
 from ._dispatch import DISPATCHER_ATTR, Dispatcher, describe, dispatcher_for, target_dispatcher, thread_state
 from ._errors import HubClosed
@@ -62,22 +61,23 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
         HubClosed: the target hub was destroyed.
         RuntimeError: no target hub: pass ``hub=``.
     """
-    # A thread sending the same function over and over has it checked once
-    # per drain (see _checks.recent): the full check cost 60 ns, a ninth of
-    # a call from another thread.
-    if fn is not _checks.recent:
-        check_callable("call_soon_threadsafe()", fn)
-        _checks.recent = fn
     # Fast paths first: this is the call other threads make millions of times.
-    if hub is None:
-        _call_soon(thread_state.dispatcher or target_dispatcher(None, "call_soon_threadsafe()"), fn, args)
-    else:
-        _call_soon(getattr(hub, DISPATCHER_ATTR, None) or target_dispatcher(hub, "call_soon_threadsafe()"), fn, args)
+    dispatcher = thread_state.dispatcher if hub is None else getattr(hub, DISPATCHER_ATTR, None)
+    if dispatcher is None:  # a first call to this hub, or no hub to infer: fn is checked first
+        check_callable("call_soon_threadsafe()", fn)
+        dispatcher = target_dispatcher(hub, "call_soon_threadsafe()")
+    _call_soon(dispatcher, fn, args)
 
 
 def _call_soon(dispatcher: Dispatcher, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     # A C function in the compiled build (see _threads.pxd): the dispatcher
     # typed, its fields and submit() are reached without attribute lookups.
+    # A thread sending the same function over and over has it checked once
+    # per drain (see Dispatcher.checked): the full check cost 60 ns, a
+    # third of a call from another thread.
+    if fn is not dispatcher.checked:
+        check_callable("call_soon_threadsafe()", fn)
+        dispatcher.checked = fn
     if not dispatcher.in_hub_thread():
         dispatcher.submit(fn, args)
         return

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import queue
 import threading
+import weakref
 from typing import Any, Callable
 
 import gevent
@@ -121,6 +122,29 @@ def test_queued_calls_are_out_of_the_garbage_collectors_sight_in_the_compiled_bu
     assert not any(tracked) if gnotifier._compiled else all(tracked)
     wait_until(lambda: len(record) >= 100, what="the queued calls to run")
     assert record == list(range(100))
+
+
+def test_a_callable_sent_from_a_thread_is_not_kept_alive_once_its_calls_ran() -> None:
+    # The check of a callable sent over and over is remembered until the
+    # next batch of calls runs, and no longer.
+    hub = gevent.get_hub()
+    record: list[int] = []
+
+    class Target:
+        def hit(self, i: int) -> None:
+            record.append(i)
+
+    targets = [Target()]
+    alive = weakref.ref(targets[0])
+
+    def queue_calls() -> None:
+        for i in range(3):
+            gnotifier.call_soon_threadsafe(targets[0].hit, i, hub=hub)
+
+    join_thread(start_thread(queue_calls))
+    wait_until(lambda: len(record) == 3, what="the queued calls to run")
+    targets.clear()
+    assert alive() is None, "a call that ran still holds its callable"
 
 
 def test_call_soon_threadsafe_from_hub_thread_runs_later_in_hub_context() -> None:
