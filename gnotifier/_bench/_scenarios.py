@@ -86,6 +86,36 @@ def a_floor(quick: bool) -> Metrics:
         return _round_trips(lambda: executor.submit(one).result(), _count(20_000, quick))
 
 
+def a_wakeups(quick: bool) -> Metrics:
+    """The reference: two plain threads hand a native lock back and forth.
+
+    No event loop and no work: what remains is the two thread wake-ups (and
+    GIL hand-overs) that every round trip to a worker and back pays.
+    """
+    there, back = threading.Lock(), threading.Lock()
+    there.acquire()
+    back.acquire()
+    n = _count(20_000, quick)
+    warm = max(1, n // 10)
+
+    def worker() -> None:
+        for _ in range(warm + n):
+            there.acquire()
+            back.release()
+
+    thread = threading.Thread(target=worker, name="bench-wakeups")
+    thread.start()
+
+    def step() -> None:
+        there.release()
+        back.acquire()
+
+    try:
+        return _round_trips(step, n)
+    finally:
+        thread.join()
+
+
 def a_asyncio(quick: bool) -> Metrics:
     n = _count(20_000, quick)
 
@@ -697,6 +727,7 @@ MEASURES: Dict[Tuple[str, str], Measure] = {
     ("A", "floor"): a_floor,
     ("A", "asyncio"): a_asyncio,
     ("A", "trio"): a_trio,
+    ("A", "wake-ups"): a_wakeups,
     ("B", "gnotifier"): b_gnotifier,
     ("B", "gevent"): b_gevent,
     ("B", "floor"): b_floor,

@@ -37,7 +37,11 @@ class Scenario:
 
 
 SCENARIOS: Tuple[Scenario, ...] = (
-    Scenario("A", "round trip: work(f).get() from a greenlet", ("gnotifier", "gevent", "floor", "asyncio", "trio")),
+    Scenario(
+        "A",
+        "round trip: work(f).get() from a greenlet",
+        ("gnotifier", "gevent", "floor", "asyncio", "trio", "wake-ups"),
+    ),
     Scenario("B", "throughput: 20k jobs at once on 4 threads", ("gnotifier", "gevent", "floor", "asyncio")),
     Scenario("C", "wake-up from a foreign thread", ("gnotifier", "raw")),
     Scenario("D", "calls from a foreign thread", ("gnotifier", "gevent", "asyncio", "raw")),
