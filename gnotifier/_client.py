@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
+from typing import List, Tuple
+
+PING_PERIOD = 0.005  # seconds between the starts of two pings
 
 
 def connect(port: int, timeout: float) -> http.client.HTTPConnection:
@@ -27,3 +31,35 @@ def get(connection: http.client.HTTPConnection, path: str) -> bytes:
     if response.status != 200:
         raise OSError(f"{path}: HTTP {response.status}: {body[:200]!r}")
     return body
+
+
+def ping(port: int, warm: float, seconds: float, timeout: float) -> Tuple[List[float], int]:
+    """GET /ping every 5 ms for ``warm`` + ``seconds``.
+
+    Returns the latencies (s) of the pings started after ``warm``, and how
+    many failed; a failed ping reconnects.
+    """
+    latencies: List[float] = []
+    failed = 0
+    connection = connect(port, timeout)
+    now = time.perf_counter()
+    record_from, end = now + warm, now + warm + seconds
+    due = now
+    try:
+        while now < end:
+            if due > now:
+                time.sleep(due - now)
+            start = time.perf_counter()
+            try:
+                get(connection, "/ping")
+            except (OSError, http.client.HTTPException):
+                failed += 1
+                connection.close()
+                connection = connect(port, timeout)
+            now = time.perf_counter()
+            if start >= record_from:
+                latencies.append(now - start)
+            due = start + PING_PERIOD
+    finally:
+        connection.close()
+    return latencies, failed

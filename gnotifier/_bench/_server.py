@@ -25,11 +25,11 @@ import tempfile
 import time
 from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
 
-from ._load import connect, get
+from .. import _client
+from ._load import TIMEOUT, connect, get
 from ._scenarios import Measure, Metrics, percentile
 
 CONNECTIONS = 50
-PERIOD = 0.005  # seconds between pings
 STARTUP = 60.0  # seconds for the server to answer its first ping
 
 PYWSGI = """\
@@ -108,32 +108,6 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
-def ping(port: int, warm: float, seconds: float) -> Tuple[List[float], int]:
-    """GET /ping every 5 ms for ``warm`` + ``seconds``; the latencies (s) after ``warm``, and the errors."""
-    samples: List[float] = []
-    errors = 0
-    connection = connect(port)
-    now = time.perf_counter()
-    record_from, end = now + warm, now + warm + seconds
-    due = now
-    while now < end:
-        if due > now:
-            time.sleep(due - now)
-        start = time.perf_counter()
-        try:
-            get(connection, "/ping")
-        except (OSError, http.client.HTTPException):
-            errors += 1
-            connection.close()
-            connection = connect(port)
-        now = time.perf_counter()
-        if start >= record_from:
-            samples.append(now - start)
-        due = start + PERIOD
-    connection.close()
-    return samples, errors
-
-
 def measure(impl: str, quick: bool) -> Metrics:
     warm, seconds = (0.5, 2.0) if quick else (1.0, 10.0)
     port = free_port()
@@ -146,7 +120,7 @@ def measure(impl: str, quick: bool) -> Metrics:
                 assert generator.stdout is not None
                 if generator.stdout.readline().strip() != "go":
                     raise RuntimeError("the load generator did not start")
-                pings, ping_errors = ping(port, warm, seconds)
+                pings, ping_errors = _client.ping(port, warm, seconds, TIMEOUT)
                 counted: Dict[str, float] = json.loads(generator.stdout.readline())
     wait_until_closed(port)
     return {

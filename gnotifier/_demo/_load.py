@@ -19,12 +19,11 @@ import json
 import sys
 import threading
 import time
-from typing import List, Sequence, Tuple
+from typing import Sequence
 
 from .. import _client
 
 TIMEOUT = 30.0  # seconds for one answer
-PING_PERIOD = 0.005  # seconds between the starts of two pings
 
 
 def connect(port: int) -> http.client.HTTPConnection:
@@ -75,36 +74,6 @@ def main(argv: Sequence[str]) -> int:
     failed = sum(thread.failed for thread in threads) + sum(thread.is_alive() for thread in threads)
     print(json.dumps({"requests": after - before, "seconds": elapsed, "failed": failed}), flush=True)
     return 0
-
-
-def ping(port: int, warm: float, seconds: float) -> Tuple[List[float], int]:
-    """GET /ping every 5 ms for ``warm`` + ``seconds``; the latencies (s) of the pings answered
-    after ``warm``, and the failures."""
-    latencies: List[float] = []
-    failed = 0
-    connection = connect(port)
-    now = time.perf_counter()
-    record_from, end = now + warm, now + warm + seconds
-    due = now
-    try:
-        while now < end:
-            if due > now:
-                time.sleep(due - now)
-            start = time.perf_counter()
-            try:
-                get(connection, "/ping")
-                now = time.perf_counter()
-                if now >= record_from:  # it waited in the window, at least in part
-                    latencies.append(now - start)
-            except (OSError, http.client.HTTPException):
-                failed += 1
-                connection.close()
-                connection = connect(port)
-                now = time.perf_counter()
-            due = start + PING_PERIOD
-    finally:
-        connection.close()
-    return latencies, failed
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import sys
 import tempfile
 from typing import IO, Any, Callable, Dict, Iterator, List, Sequence, TextIO, Tuple
 
+from .. import _client
 from . import _load, _server, _work
 
 SECONDS = 4.0  # per mode: 13 modes take about 65 s in all
@@ -179,7 +180,7 @@ def measure(port: int, kind: str, mode: str, clients: int, warm: float, seconds:
     with _group(command, log) as generator:
         if _line(generator, STARTUP) != "go":
             raise RuntimeError(f"the load generator for {path} did not start")
-        latencies, ping_failed = _load.ping(port, warm, seconds)
+        latencies, ping_failed = _client.ping(port, warm, seconds, _load.TIMEOUT)
         counted = json.loads(_line(generator, _load.TIMEOUT + 10) or "null")
         if not isinstance(counted, dict):
             raise RuntimeError(f"the load generator for {path} did not report")
