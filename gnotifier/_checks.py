@@ -18,13 +18,11 @@ __all__ = [
     "ASYNC_FLAGS",
     "MAX_COUNT",
     "MAX_SECONDS",
-    "NOTHING",
     "check_callable",
     "check_count",
     "check_seconds",
     "check_timeout",
     "is_plain_function",
-    "recent",
 ]
 
 # Longest wait a native lock accepts (about 292 years on Linux).
@@ -68,15 +66,6 @@ def is_plain_function(fn: Any) -> bool:
         return not fn.__code__.co_flags & ASYNC_FLAGS
     return kind in _NEVER_ASYNC
 
-
-# The callable Pool.work() checked last, so that sending the same one a
-# million times pays for the check once per drain. Any thread may read or
-# write it; whatever a thread reads here did pass the check. Every drain of
-# any hub resets it, so it keeps a callable (and what a bound method holds)
-# alive only until then. (call_soon_threadsafe() keeps its own per hub:
-# Dispatcher.checked.)
-NOTHING: Any = object()  # no callable; None is one a caller may pass
-recent: Any = NOTHING
 
 # Kinds of callable that never make a coroutine: C functions and methods
 # (hashlib, zlib, int.from_bytes) and plain classes.

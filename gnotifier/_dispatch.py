@@ -56,7 +56,6 @@ from typing import Any, Callable, TypedDict
 
 from gevent.hub import Hub, reinit
 
-from . import _checks
 from ._errors import HubClosed
 from ._gevent import before_hub_destroy, get_hub_if_exists, hub_threadpool_if_made, retire_fork_watcher
 from ._native import allocate_lock, get_ident, sleep, thread_local
@@ -111,6 +110,7 @@ STALLED = 0.1  # seconds
 _create_lock = allocate_lock()
 
 _STARTING, _OPEN, _CLOSED = "starting", "open", "closed"
+_UNCHECKED: Any = object()  # Dispatcher.checked when no callable is; None is one a caller may pass
 # Two C functions of CPython that the compiled build calls directly (declared
 # in _dispatch.pxd), and their pure-Python stand-ins, bound through globals()
 # so that Cython does not see a second definition:
@@ -145,7 +145,7 @@ class Dispatcher:
         "_woken",  # whether the loop ever ran our watcher; hub thread only
         "_stalled_at",  # _slices when a submitter last saw the hub not draining; any thread, racy
         "_on_close",  # dict of callables run when the hub is destroyed; see add_close_callback()
-        "checked",  # the callable call_soon_threadsafe() checked last for this hub; any thread
+        "checked",  # the callable call_soon_threadsafe() or Pool.work() checked last; any thread
         "__weakref__",
     )
 
@@ -170,7 +170,7 @@ class Dispatcher:
         # the same callable a million times pays for the check once per
         # drain. Each drain resets it: it keeps a callable (and what a bound
         # method holds) alive only until then.
-        self.checked: Any = _checks.NOTHING
+        self.checked: Any = _UNCHECKED
         if get_ident() == self.thread_ident:
             self._start()
         else:
@@ -347,8 +347,7 @@ class Dispatcher:
                 self._report(fn)
             # Not holding on to the call's arguments until the next batch.
             del fn, args
-        # Nor on the last callables checked (see there).
-        self.checked = _checks.recent = _checks.NOTHING
+        self.checked = _UNCHECKED  # nor on the last callable checked (see there)
         if calls and self._state is _OPEN:
             # Calls left over: the loop must neither exit nor sleep before
             # it comes back for them. A sender that appended after we

@@ -31,7 +31,6 @@ from gevent.hub import get_hub
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
-from . import _checks
 from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
@@ -39,7 +38,6 @@ from ._executor import ExecutorBackend
 from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
-from ._native import get_ident
 from ._outcome import NotStarted, Outcome, Value
 from ._promise import Promise
 from ._worker import Backend, Crew, Job, Seats, shared_seats
@@ -163,11 +161,11 @@ class Pool:
             PoolFull: ``max_pending`` reached and called in hub context.
             RuntimeError: called from another thread than the pool's hub's.
         """
-        if fn is not _checks.recent:  # see there: checked once per drain
-            check_callable("Pool.work()", fn)
-            _checks.recent = fn
         dispatcher = self._dispatcher
-        if get_ident() != dispatcher.thread_ident:
+        if fn is not dispatcher.checked:  # see there: checked once per drain
+            check_callable("Pool.work()", fn)
+            dispatcher.checked = fn
+        if not dispatcher.in_hub_thread():
             dispatcher.check_hub_thread("Pool.work()")  # raises
         if self._closed:
             raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")

@@ -7,6 +7,7 @@ import gc
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable
 
 import gevent
@@ -104,6 +105,22 @@ def test_work_passes_args_and_kwargs(args: tuple[Any, ...], kwargs: dict[str, An
 def test_work_rejects_non_callable(fn: Any) -> None:
     with pytest.raises(TypeError):
         gnotifier.work(fn)
+
+
+def test_work_does_not_keep_its_callable_alive_once_the_job_settled() -> None:
+    # The check of a callable submitted over and over is remembered until
+    # the hub's next batch of calls from threads, and no longer.
+    class Target:
+        def hit(self) -> int:
+            return 1
+
+    targets = [Target()]
+    alive = weakref.ref(targets[0])
+    assert gnotifier.work(targets[0].hit).get(timeout=WAIT) == 1
+    assert gnotifier.work(targets[0].hit).get(timeout=WAIT) == 1
+    targets.clear()
+    gevent.sleep(0)  # the settling batch has ended
+    assert alive() is None, "a settled job's callable is still held"
 
 
 # -- errors --------------------------------------------------------------------------------
