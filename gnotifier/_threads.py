@@ -263,9 +263,11 @@ class Thread:
         outcome = capture(fn, *args)
         del fn, args
         thread_state.dispatcher = None
+        # Done before the hub hears of it: a join() in the hub returns once
+        # _finish() ran, and is_alive() must be False by then.
+        self._done.release()
         dispatcher.submit_if_open(self._finish, (outcome,))
         del outcome
-        self._done.release()
 
     def _finish(self, outcome: Outcome) -> None:
         # Hub thread, through the dispatcher.
