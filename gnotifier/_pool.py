@@ -83,8 +83,10 @@ class Pool:
         size: how many jobs run at once. ``None`` runs on the hub's own
             ``hub.threadpool``, whose ``maxsize - 1`` threads every such pool
             shares (one thread stays free for gevent's own users, such as its
-            resolver); an int gives the pool its own native threadpool of
-            that many threads.
+            resolver), throttled to as many running jobs as keep the CPUs
+            busy: one per CPU while jobs compute, up to every thread while
+            they wait. An int gives the pool its own native threadpool of
+            that many threads, all of which run jobs.
         executor: a ``concurrent.futures.Executor`` to submit to instead
             (processes, a distributed engine's executor); not with ``size``.
         name: worker threads are named ``<name>-<n>``.

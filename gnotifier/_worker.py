@@ -22,7 +22,8 @@
 # - At most ``size`` jobs run at once; jobs beyond that wait in the queue
 #   and never block the submitter. Crews on one shared threadpool together
 #   take at most its ``maxsize - 1`` threads (their Seats): one thread stays
-#   free for gevent's own users, such as its resolver.
+#   free for gevent's own users, such as its resolver. Of those loops, a
+#   Throttle (_throttle.py) lets as many run jobs as keep the CPUs busy.
 # - Every accepted job either runs once or, if cancelled before a worker
 #   claimed it, never runs (its outcome is NotStarted); it is delivered in
 #   the hub either way.
@@ -58,6 +59,7 @@ from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, NotStarted, Outcome, Value
+from ._throttle import Throttle, usable_cpus
 
 __all__ = ["Backend", "Crew", "Deliver", "Job", "Seats", "check_cancelled"]
 
@@ -131,10 +133,11 @@ class Seats:
     to the crew that waited longest, started in its hub.
     """
 
-    __slots__ = ("limit", "waiting", "_taken", "_lock")
+    __slots__ = ("limit", "throttle", "waiting", "_taken", "_lock")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, throttle: Throttle | None = None) -> None:
         self.limit = limit
+        self.throttle = throttle  # how many of the loops run jobs at once; None: all of them
         self.waiting: list[Crew] = []  # crews that found no seat; guarded by _lock, read racily by loops
         self._taken = 0  # guarded by _lock
         self._lock = allocate_lock()
@@ -173,14 +176,18 @@ class Seats:
         self._taken = 0
         self._lock = allocate_lock()
         self.waiting = []
+        if self.throttle is not None:
+            self.throttle.reset()
 
 
 def shared_seats(hub: Any) -> Seats:
-    """The seats of ``hub.threadpool``, which crews share: all its threads but one."""
+    """The seats of ``hub.threadpool``, which crews share: all its threads but one, throttled to
+    as many running jobs as keep the CPUs busy."""
     threadpool = hub.threadpool
     shared: tuple[Any, Seats] | None = getattr(hub, _SEATS_ATTR, None)
     if shared is None or shared[0] is not threadpool:  # none yet, or the hub's threadpool was replaced
-        shared = (threadpool, Seats(max(1, threadpool.maxsize - 1)))
+        limit = max(1, threadpool.maxsize - 1)
+        shared = (threadpool, Seats(limit, Throttle(limit, usable_cpus())))
         setattr(hub, _SEATS_ATTR, shared)
     return shared[1]
 
@@ -349,13 +356,20 @@ class Crew:
         thread = threading.current_thread()
         old_name, thread.name = thread.name, f"{self.name}-{serial}"
         old_os_name = set_os_thread_name(thread.name)
+        throttle = self.seats.throttle
+        placed = False
         try:
+            if throttle is not None:
+                throttle.enter()  # may park: see _throttle.py
+                placed = True
             while True:
                 job = self._next()
                 if job is None:
                     return
                 self._run(job)
                 del job
+                if throttle is not None:
+                    throttle.after_job()
                 if self.seats.waiting:
                     # Another crew waits for a seat on this threadpool: hand
                     # ours over, job by job, rather than keep it while busy.
@@ -371,6 +385,8 @@ class Crew:
             self.seats.wake(waiters)
             raise
         finally:
+            if placed:
+                throttle.leave()  # type: ignore[union-attr]
             thread_state.dispatcher = None
             thread_state.job = None
             thread.name = old_name

@@ -1,0 +1,172 @@
+# Throttles: how many worker loops on a hub's shared threadpool run jobs at once.
+#
+# The shared threadpool lends pools up to ``maxsize - 1`` threads (their
+# Seats, see _worker.py), so that up to that many calls may wait at once
+# (blocking drivers, sleeps, C libraries doing I/O). Jobs that keep a CPU
+# busy (hashing, compression) gain nothing from more threads than cores:
+# they only queue for the cores, and the hub, one more thread among them,
+# waits its turn for a core and then for the GIL. A Throttle lets as many
+# loops run jobs as keep the CPUs busy, from one per core up to every seat:
+#
+# - A loop takes a place before it takes a job, and keeps it job after job,
+#   so a busy loop pays one attribute read per job and wakes nobody.
+# - A loop that finds no place parks, first come first served. The first
+#   parked loop looks at the process's CPU time every REVIEW_PERIOD: while
+#   the CPUs have room (the running jobs wait), it lets more loops in.
+# - While the CPUs are busy, the limit comes down again, towards one place
+#   per core: a loop over the limit parks once its job is done. Loops look
+#   after their jobs, so this needs nobody parked.
+#
+# Guarantees:
+# - At least ``floor`` (one per core, at most ``ceiling``) loops run jobs
+#   whenever that many want to: the throttle never stops all work.
+# - Parked loops get places in the order they parked.
+# - Nothing here needs the hub: places are given by worker threads, so a
+#   hub that blocks (or waits on a thread) never stops queued jobs starting.
+#
+# Assumptions:
+# - Any thread; everything but the racy reads noted below is under _lock.
+# - ``time.process_time()`` counts the CPU time of all the process's threads.
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from typing import Tuple
+
+from ._native import allocate_lock
+
+__all__ = ["REVIEW_PERIOD", "Throttle", "usable_cpus"]
+
+# Seconds between two looks at how busy the CPUs are.
+REVIEW_PERIOD = 0.01
+# A look at a window longer than this says little about now: it only starts a new one.
+_STALE = 10 * REVIEW_PERIOD
+# Room, in cores, below which the CPUs count as busy; above ROOM_TO_GROW more loops come in.
+BUSY_ROOM = 0.25
+ROOM_TO_GROW = 0.5
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on this platform
+        return os.cpu_count() or 1
+
+
+def _sample() -> Tuple[float, float]:
+    return time.monotonic(), time.process_time()
+
+
+class _Parked:
+    """One parked loop: a held native lock it waits on, released to wake it."""
+
+    __slots__ = ("admitted", "lock", "signalled")
+
+    def __init__(self) -> None:
+        self.admitted = False  # given a place; under the throttle's _lock
+        self.signalled = False  # lock released and not yet taken back; under the throttle's _lock
+        self.lock = allocate_lock()
+        self.lock.acquire()
+
+
+class Throttle:
+    """Places for the loops on one shared threadpool: as many as keep ``cpus`` CPUs busy, up to ``ceiling``."""
+
+    __slots__ = ("ceiling", "cpus", "floor", "limit", "_holding", "_lock", "_mark", "_parked")
+
+    def __init__(self, ceiling: int, cpus: int) -> None:
+        self.cpus = cpus
+        self.ceiling = ceiling
+        self.floor = max(1, min(ceiling, cpus))
+        self.limit = self.floor  # read racily by loops after each job
+        self._holding = 0  # loops with a place; read racily by loops after each job
+        self._parked: deque[_Parked] = deque()
+        self._lock = allocate_lock()
+        self._mark = _sample()  # when the current window started: (monotonic, process CPU)
+
+    def enter(self) -> None:
+        """Take a place to run jobs; parks until one is free. A worker thread."""
+        with self._lock:
+            if self._holding < self.limit and not self._parked:
+                self._holding += 1
+                return
+            me = _Parked()
+            self._parked.append(me)
+            if len(self._parked) == 1:
+                self._mark = _sample()
+        while True:
+            with self._lock:
+                if me.admitted:
+                    return
+                me.signalled = False  # the lock is held again: the next signal releases it
+                first = self._parked[0] is me
+            # The first parked loop wakes every period to look at the CPUs; the others sleep until signalled.
+            if not me.lock.acquire(True, REVIEW_PERIOD if first else -1):
+                self.review()
+
+    def leave(self) -> None:
+        """Give back this loop's place: it exits. A worker thread."""
+        with self._lock:
+            self._holding -= 1
+            self._admit()
+
+    def after_job(self) -> None:
+        """Called by a loop holding a place, after each job: a look at the CPUs when one is due, and
+        if the limit came down below the places taken, this loop parks (behind the others)."""
+        if time.monotonic() - self._mark[0] >= REVIEW_PERIOD:
+            self.review()
+        if self._holding > self.limit:  # racy: checked again under the lock
+            with self._lock:
+                if self._holding <= self.limit:
+                    return
+                self._holding -= 1
+                self._admit()
+            self.enter()
+
+    def review(self) -> None:
+        """Look at how busy the CPUs were since the last look; let more loops in, or fewer."""
+        now = _sample()
+        with self._lock:
+            wall, cpu = self._mark
+            elapsed = now[0] - wall
+            if elapsed < REVIEW_PERIOD / 2:
+                return  # another loop just looked
+            self._mark = now
+            if elapsed > _STALE:
+                return  # a new window starts now
+            room = self.cpus - (now[1] - cpu) / elapsed
+            if room > ROOM_TO_GROW and self._parked:
+                self.limit = min(self.ceiling, self.limit + max(1, int(room)))
+            elif room < BUSY_ROOM:
+                self.limit = max(self.floor, self.limit - 1)
+            self._admit()
+
+    def _admit(self) -> None:
+        # Under _lock: places to the parked loops, first come first; the first left then looks at the CPUs.
+        parked = self._parked
+        if not parked or self._holding >= self.limit:
+            return
+        while parked and self._holding < self.limit:
+            waiter = parked.popleft()
+            waiter.admitted = True
+            self._holding += 1
+            self._signal(waiter)
+        if parked:
+            self._signal(parked[0])  # the new first, asleep until now
+
+    @staticmethod
+    def _signal(waiter: _Parked) -> None:
+        # Under _lock. Releases a held lock only: released twice, a lock raises.
+        if not waiter.signalled:
+            waiter.signalled = True
+            waiter.lock.release()
+
+    def reset(self) -> None:
+        """Forget every place and parked loop: a forked child's workers are gone."""
+        self._holding = 0
+        self._parked = deque()
+        self._lock = allocate_lock()
+        self.limit = self.floor
+        self._mark = _sample()

@@ -1,0 +1,223 @@
+"""The shared threadpool's throttle: one running job per CPU while the CPUs are busy, more while jobs wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator
+
+import gevent
+import pytest
+from helpers import WAIT, run_in_a_thread_without_a_hub, wait_until
+
+import gnotifier
+from gnotifier import _throttle, _worker
+from gnotifier._throttle import Throttle
+
+
+class FakeCPUs:
+    """Stands in for the throttle's clock: the process's CPUs are as busy as ``cores`` says."""
+
+    def __init__(self, cores: float) -> None:
+        self.cores = cores
+        self.samples = 0
+        self._lock = threading.Lock()
+        self._wall = time.monotonic()
+        self._cpu = 0.0
+
+    def __call__(self) -> tuple[float, float]:
+        with self._lock:
+            now = time.monotonic()
+            self._cpu += (now - self._wall) * self.cores
+            self._wall = now
+            self.samples += 1
+            return now, self._cpu
+
+    def wait_for_samples(self, count: int) -> None:
+        start = self.samples
+        wait_until(lambda: self.samples >= start + count, what=f"{count} looks at the CPUs")
+
+
+@pytest.fixture
+def cpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCPUs]:
+    fake = FakeCPUs(cores=1.0)
+    monkeypatch.setattr(_throttle, "_sample", fake)
+    monkeypatch.setattr(_throttle, "_STALE", 60.0)  # a slow test thread must not make a look stale
+    yield fake
+
+
+def enter_in_a_thread(throttle: Throttle, name: str) -> tuple[threading.Thread, threading.Event]:
+    placed = threading.Event()
+
+    def enter() -> None:
+        throttle.enter()
+        placed.set()
+
+    thread = threading.Thread(target=enter, name=name, daemon=True)
+    thread.start()
+    return thread, placed
+
+
+def parked(throttle: Throttle) -> int:
+    return len(throttle._parked)  # how many loops wait, for the test to sequence them
+
+
+def wait_for_a_look_to_be_due(throttle: Throttle) -> None:
+    wait_until(lambda: time.monotonic() - throttle._mark[0] >= _throttle.REVIEW_PERIOD, what="a look to be due")
+
+
+def test_a_loop_stays_parked_while_the_cpus_are_busy_and_gets_in_once_they_have_room(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=3, cpus=1)
+    throttle.enter()  # the one place there is while the CPU is busy
+    thread, placed = enter_in_a_thread(throttle, "second")
+    wait_until(lambda: parked(throttle) == 1, what="the second loop to park")
+    cpus.wait_for_samples(5)  # the parked loop looked, and found the CPU busy, five times
+    assert (placed.is_set(), throttle.limit) == (False, 1)
+    cpus.cores = 0.0  # the running job now waits (I/O, sleep): the CPU has room
+    assert placed.wait(WAIT)
+    thread.join(WAIT)
+    assert (throttle.limit, parked(throttle)) == (2, 0)
+
+
+def test_a_loop_over_a_lowered_limit_parks_after_its_job_until_a_place_is_free(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=3, cpus=1)
+    throttle.limit = 3  # raised while the jobs waited
+    for _ in range(3):
+        throttle.enter()
+    done = threading.Event()
+
+    def finish_a_job() -> None:
+        wait_for_a_look_to_be_due(throttle)
+        throttle.after_job()  # the CPU is busy: the limit comes down to 2, and this loop is over it
+        done.set()
+
+    thread = threading.Thread(target=finish_a_job, daemon=True)
+    thread.start()
+    wait_until(lambda: parked(throttle) == 1, what="the loop over the limit to park")
+    assert (throttle.limit, done.is_set()) == (2, False)
+    throttle.leave()  # another loop exits: its place goes to the parked one
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    assert (throttle.limit, parked(throttle)) == (2, 0)
+
+
+def test_parked_loops_get_places_in_the_order_they_parked(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=3, cpus=1)
+    throttle.enter()
+    first, first_placed = enter_in_a_thread(throttle, "first")
+    wait_until(lambda: parked(throttle) == 1, what="the first loop to park")
+    second, second_placed = enter_in_a_thread(throttle, "second")
+    wait_until(lambda: parked(throttle) == 2, what="the second loop to park")
+    throttle.leave()
+    assert first_placed.wait(WAIT)
+    assert (second_placed.is_set(), parked(throttle)) == (False, 1)
+    cpus.wait_for_samples(3)  # the second, now first in line, looks at the CPU in its turn
+    assert second_placed.is_set() is False
+    throttle.leave()
+    assert second_placed.wait(WAIT)
+    for thread in (first, second):
+        thread.join(WAIT)
+
+
+def test_the_limit_grows_by_the_room_the_cpus_have_and_stays_within_its_bounds(cpus: FakeCPUs) -> None:
+    cpus.cores = 4.0
+    throttle = Throttle(ceiling=9, cpus=4)
+    assert (throttle.floor, throttle.limit) == (4, 4)
+    for _ in range(4):
+        throttle.enter()
+    threads = [enter_in_a_thread(throttle, f"parked-{n}") for n in range(5)]
+    wait_until(lambda: parked(throttle) == 5, what="five loops to park")
+    cpus.cores = 1.0  # three cores have room: three more places at the next look
+    wait_until(lambda: throttle.limit > 4, what="the limit to grow")
+    assert throttle.limit == 7
+    cpus.cores = 0.0
+    for thread, placed in threads:
+        assert placed.wait(WAIT)
+        thread.join(WAIT)
+    assert throttle.limit == 9  # the ceiling: every seat
+    cpus.cores = 4.0
+    for _ in range(7):
+        wait_for_a_look_to_be_due(throttle)
+        throttle.review()
+    assert throttle.limit == 4  # the floor: one place per CPU
+
+
+def test_a_throttle_never_has_fewer_places_than_one_or_more_than_its_seats() -> None:
+    assert (
+        Throttle(ceiling=9, cpus=64).floor,
+        Throttle(ceiling=2, cpus=64).floor,
+        Throttle(ceiling=9, cpus=1).floor,
+    ) == (
+        9,
+        2,
+        1,
+    )
+
+
+def running_counter() -> tuple[list[int], Any]:
+    lock = threading.Lock()
+    running = [0]
+    release = threading.Event()
+
+    def job() -> None:
+        with lock:
+            running[0] += 1
+        release.wait(WAIT)
+        with lock:
+            running[0] -= 1
+
+    return running, (job, release)
+
+
+def test_the_default_pool_runs_one_job_per_cpu_while_the_cpus_are_busy_and_the_rest_once_they_have_room(
+    cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_worker, "usable_cpus", lambda: 2)
+    cpus.cores = 2.0
+
+    def main() -> list[Any]:
+        record: list[Any] = []
+        running, (job, release) = running_counter()
+        pool = gnotifier.default_pool()
+        promises = [pool.work(job) for _ in range(6)]
+        wait_until(lambda: running[0] == 2, what="two jobs to start")
+        cpus.wait_for_samples(5)
+        record.append((running[0], pool.stats()["pending"]))
+        cpus.cores = 0.0
+        wait_until(lambda: running[0] == 6, what="every job to start")
+        release.set()
+        gevent.joinall([gevent.spawn(p.get) for p in promises], timeout=WAIT, raise_error=True)
+        record.append(pool.stats()["completed"])
+        return record
+
+    assert run_in_a_thread_without_a_hub(main, timeout=15) == [(2, 4), 6]
+
+
+def test_queued_jobs_start_while_the_hub_itself_blocks_on_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The throttle gives places from worker threads: a hub blocked in a
+    # native wait on its own jobs does not stop them starting.
+    monkeypatch.setattr(_worker, "usable_cpus", lambda: 1)
+
+    def main() -> set[int]:
+        barrier = threading.Barrier(5)  # four jobs and the hub
+        promises = [gnotifier.work(barrier.wait, WAIT) for _ in range(4)]
+        mine = barrier.wait(WAIT)  # blocks the hub's thread; BrokenBarrierError if a job never starts
+        return {p.get(timeout=WAIT) for p in promises} | {mine}
+
+    assert run_in_a_thread_without_a_hub(main, timeout=15) == {0, 1, 2, 3, 4}
+
+
+def test_pools_of_their_own_size_are_not_throttled(cpus: FakeCPUs) -> None:
+    cpus.cores = 64.0  # busier than any machine: a throttle would hold one job
+
+    def main() -> int:
+        running, (job, release) = running_counter()
+        pool = gnotifier.Pool(size=3)
+        promises = [pool.work(job) for _ in range(3)]
+        wait_until(lambda: running[0] == 3, what="all three jobs to start")
+        release.set()
+        gevent.joinall([gevent.spawn(p.get) for p in promises], timeout=WAIT, raise_error=True)
+        pool.shutdown()
+        return running[0]
+
+    assert run_in_a_thread_without_a_hub(main, timeout=15) == 0
