@@ -7,11 +7,17 @@ Nagle off; used in processes that gevent does not patch.
 from __future__ import annotations
 
 import http.client
+import math
 import socket
+import threading
 import time
 from typing import List, Tuple
 
-PING_PERIOD = 0.005  # seconds between the starts of two pings
+PING_PERIOD = 0.005  # seconds between the starts of two pings, over all the ping connections
+# Connections that take turns to ping, each every PING_CONNECTIONS * PING_PERIOD:
+# a server that answers slowly still gets a ping every PING_PERIOD (unless
+# one takes longer than that), so a fast one is not loaded with more of them.
+PING_CONNECTIONS = 4
 
 
 def connect(port: int, timeout: float) -> http.client.HTTPConnection:
@@ -34,17 +40,37 @@ def get(connection: http.client.HTTPConnection, path: str) -> bytes:
 
 
 def ping(port: int, warm: float, seconds: float, timeout: float) -> Tuple[List[float], int]:
-    """GET /ping every 5 ms for ``warm`` + ``seconds``.
+    """GET /ping every 5 ms for ``warm`` + ``seconds``, from PING_CONNECTIONS connections in turn.
 
     Returns the latencies (s) of the pings started after ``warm``, and how
     many failed; a failed ping reconnects.
     """
-    latencies: List[float] = []
-    failed = 0
-    connection = connect(port, timeout)
     now = time.perf_counter()
     record_from, end = now + warm, now + warm + seconds
-    due = now
+    results: List[Tuple[List[float], int]] = []
+    threads = [
+        threading.Thread(
+            target=lambda first: results.append(_ping_in_turn(port, first, record_from, end, timeout)),
+            args=(now + turn * PING_PERIOD,),
+            name=f"ping-{turn}",
+            daemon=True,
+        )
+        for turn in range(PING_CONNECTIONS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [latency for latencies, _ in results for latency in latencies], sum(failed for _, failed in results)
+
+
+def _ping_in_turn(port: int, due: float, record_from: float, end: float, timeout: float) -> Tuple[List[float], int]:
+    # One connection's pings, every PING_CONNECTIONS * PING_PERIOD from ``due``.
+    latencies: List[float] = []
+    failed = 0
+    every = PING_CONNECTIONS * PING_PERIOD
+    connection = connect(port, timeout)
+    now = time.perf_counter()
     try:
         while now < end:
             if due > now:
@@ -59,7 +85,9 @@ def ping(port: int, warm: float, seconds: float, timeout: float) -> Tuple[List[f
             now = time.perf_counter()
             if start >= record_from:
                 latencies.append(now - start)
-            due = start + PING_PERIOD
+            due += every
+            if due < now:  # this one came late: skip the turns it missed, keeping to the grid
+                due += every * math.ceil((now - due) / every)
     finally:
         connection.close()
     return latencies, failed

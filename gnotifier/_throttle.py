@@ -8,11 +8,13 @@
 # waits its turn for a core and then for the GIL. A Throttle lets as many
 # loops run jobs as keep the CPUs busy, from one per core up to every seat:
 #
-# - A loop takes a place before it takes a job, and keeps it job after job,
-#   so a busy loop pays one attribute read per job and wakes nobody.
+# - A loop takes a place before it takes a job, and keeps it job after job
+#   (and while it waits idle for the next) until it exits, so a busy loop
+#   pays a clock read per job and wakes nobody.
 # - A loop that finds no place parks, first come first served. The first
 #   parked loop looks at the process's CPU time every REVIEW_PERIOD: while
-#   the CPUs have room (the running jobs wait), it lets more loops in.
+#   the CPUs have room, it lets one more loop in, and twice as many while
+#   they are all but idle (the running jobs wait).
 # - While the CPUs are busy, the limit comes down again, towards one place
 #   per core: a loop over the limit parks once its job is done. Loops look
 #   after their jobs, so this needs nobody parked.
@@ -138,7 +140,8 @@ class Throttle:
                 return  # a new window starts now
             room = self.cpus - (now[1] - cpu) / elapsed
             if room > ROOM_TO_GROW and self._parked:
-                self.limit = min(self.ceiling, self.limit + max(1, int(room)))
+                # Idle CPUs: the running jobs wait, so twice as many may; else one more.
+                self.limit = min(self.ceiling, self.limit + (self.limit if room > self.cpus - ROOM_TO_GROW else 1))
             elif room < BUSY_ROOM:
                 self.limit = max(self.floor, self.limit - 1)
             self._admit()

@@ -20,6 +20,7 @@ class FakeCPUs:
 
     def __init__(self, cores: float) -> None:
         self.cores = cores
+        self.script: list[float] = []  # the next samples' cores, one each, before ``cores`` holds again
         self.samples = 0
         self._lock = threading.Lock()
         self._wall = time.monotonic()
@@ -27,6 +28,8 @@ class FakeCPUs:
 
     def __call__(self) -> tuple[float, float]:
         with self._lock:
+            if self.script:
+                self.cores = self.script.pop(0)
             now = time.monotonic()
             self._cpu += (now - self._wall) * self.cores
             self._wall = now
@@ -119,7 +122,7 @@ def test_parked_loops_get_places_in_the_order_they_parked(cpus: FakeCPUs) -> Non
         thread.join(WAIT)
 
 
-def test_the_limit_grows_by_the_room_the_cpus_have_and_stays_within_its_bounds(cpus: FakeCPUs) -> None:
+def test_the_limit_grows_by_one_while_the_cpus_have_room_and_doubles_while_they_idle(cpus: FakeCPUs) -> None:
     cpus.cores = 4.0
     throttle = Throttle(ceiling=9, cpus=4)
     assert (throttle.floor, throttle.limit) == (4, 4)
@@ -127,16 +130,17 @@ def test_the_limit_grows_by_the_room_the_cpus_have_and_stays_within_its_bounds(c
         throttle.enter()
     threads = [enter_in_a_thread(throttle, f"parked-{n}") for n in range(5)]
     wait_until(lambda: parked(throttle) == 5, what="five loops to park")
-    cpus.cores = 1.0  # three cores have room: three more places at the next look
-    wait_until(lambda: throttle.limit > 4, what="the limit to grow")
-    assert throttle.limit == 7
-    cpus.cores = 0.0
+    cpus.script = [3.0, 3.5]  # one look with a core of room: one place more; then too little to grow
+    assert threads[0][1].wait(WAIT)
+    cpus.wait_for_samples(5)
+    assert (throttle.limit, parked(throttle)) == (5, 4)
+    cpus.cores = 0.0  # the running jobs wait: twice the places, up to every seat
     for thread, placed in threads:
         assert placed.wait(WAIT)
         thread.join(WAIT)
-    assert throttle.limit == 9  # the ceiling: every seat
+    assert throttle.limit == 9
     cpus.cores = 4.0
-    for _ in range(7):
+    for _ in range(6):  # one place fewer a look
         wait_for_a_look_to_be_due(throttle)
         throttle.review()
     assert throttle.limit == 4  # the floor: one place per CPU
