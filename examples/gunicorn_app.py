@@ -19,8 +19,10 @@ do not survive into the workers. ``work()`` and ``default_pool()`` make
 their pool on first use in each worker.
 
 Sizing: hashing is CPU work that releases the GIL, so more threads than
-cores only queue it. A ``Pool(size=os.cpu_count())`` gives the same
-throughput as the default pool, and ``/ping`` stays faster.
+cores only queue it. The default pool's throttle already runs one such job
+per CPU; this app gives scrypt a ``Pool(size=os.cpu_count())`` of its own
+anyway, so that hashes never hold the threads that other offloaded work
+(a blocking driver, say) waits for.
 """
 
 from __future__ import annotations
