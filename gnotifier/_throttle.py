@@ -62,7 +62,11 @@ def _sample() -> Tuple[float, float]:
 
 
 class _Parked:
-    """One parked loop: a held native lock it waits on, released to wake it."""
+    """One parked loop: a held native lock it waits on, released to wake it.
+
+    ``signalled`` is True exactly while a signal's release of the lock has
+    not been taken back by the loop, so a lock is never released twice.
+    """
 
     __slots__ = ("admitted", "lock", "signalled")
 
@@ -98,14 +102,19 @@ class Throttle:
             self._parked.append(me)
             if len(self._parked) == 1:
                 self._mark = _sample()
+        woken = False  # whether our last wait took the lock a signal released
         while True:
             with self._lock:
                 if me.admitted:
                     return
-                me.signalled = False  # the lock is held again: the next signal releases it
+                if me.signalled:
+                    if not woken:  # a signal came as our wait timed out, or before it: take its release back
+                        me.lock.acquire(False)
+                    me.signalled = False  # the lock is held again: the next signal releases it
                 first = self._parked[0] is me
             # The first parked loop wakes every period to look at the CPUs; the others sleep until signalled.
-            if not me.lock.acquire(True, REVIEW_PERIOD if first else -1):
+            woken = me.lock.acquire(True, REVIEW_PERIOD if first else -1)
+            if not woken:
                 self.review()
 
     def leave(self) -> None:

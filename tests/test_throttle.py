@@ -225,3 +225,58 @@ def test_pools_of_their_own_size_are_not_throttled(cpus: FakeCPUs) -> None:
         return running[0]
 
     assert run_in_a_thread_without_a_hub(main, timeout=15) == 0
+
+
+class HookedLock:
+    """Stands in for a throttle's lock: runs hooks in one thread before and after its n-th use there."""
+
+    def __init__(self, thread_name: str, before: dict[int, Any], after: dict[int, Any]) -> None:
+        self._lock = threading.Lock()
+        self._thread_name = thread_name
+        self._before, self._after = before, after
+        self._uses = 0
+        self._hooking = False
+        self.errors: list[BaseException] = []
+
+    def _hook(self, hooks: dict[int, Any]) -> None:
+        if threading.current_thread().name != self._thread_name or self._hooking:
+            return
+        hook = hooks.pop(self._uses, None)
+        if hook is not None:
+            self._hooking = True
+            try:
+                hook()
+            except BaseException as exc:
+                self.errors.append(exc)
+                raise
+            finally:
+                self._hooking = False
+
+    def __enter__(self) -> None:
+        if threading.current_thread().name == self._thread_name and not self._hooking:
+            self._uses += 1
+        self._hook(self._before)
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        self._hook(self._after)
+
+
+def test_a_loop_signalled_before_its_first_wait_is_never_released_twice(cpus: FakeCPUs) -> None:
+    # The second parked loop is made first (its lock released) after it
+    # parked but before it looked at its state, then given a place before it
+    # waits: the second signal must find the first one taken back, not
+    # release the lock again (RuntimeError, and a loop lost).
+    throttle = Throttle(ceiling=3, cpus=1)
+    hooked = HookedLock("second", before={2: throttle.leave}, after={2: throttle.leave})
+    throttle._lock = hooked  # type: ignore[assignment]
+    throttle.enter()
+    first, first_placed = enter_in_a_thread(throttle, "first")
+    wait_until(lambda: parked(throttle) == 1, what="the first loop to park")
+    second, second_placed = enter_in_a_thread(throttle, "second")
+    assert first_placed.wait(WAIT)
+    assert second_placed.wait(WAIT), hooked.errors
+    for thread in (first, second):
+        thread.join(WAIT)
+    assert (hooked.errors, parked(throttle)) == ([], 0)
