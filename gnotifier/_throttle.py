@@ -10,7 +10,8 @@
 #
 # - A loop takes a place before it takes a job, and keeps it job after job
 #   (and while it waits idle for the next) until it exits, so a busy loop
-#   pays a clock read per job and wakes nobody.
+#   pays two attribute reads per job (and a clock read while the limit is
+#   above one place per CPU) and wakes nobody.
 # - A loop that finds no place parks, first come first served. The first
 #   parked loop looks at the process's CPU time every REVIEW_PERIOD: while
 #   the CPUs have room, it lets one more loop in, and twice as many while
@@ -126,8 +127,8 @@ class Throttle:
     def after_job(self) -> None:
         """Called by a loop holding a place, after each job: a look at the CPUs when one is due, and
         if the limit came down below the places taken, this loop parks (behind the others)."""
-        if time.monotonic() - self._mark[0] >= REVIEW_PERIOD:
-            self.review()
+        if self.limit > self.floor and time.monotonic() - self._mark[0] >= REVIEW_PERIOD:
+            self.review()  # only to bring the limit down: parked loops look to bring it up
         if self._holding > self.limit:  # racy: checked again under the lock
             with self._lock:
                 if self._holding <= self.limit:
