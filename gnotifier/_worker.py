@@ -333,7 +333,8 @@ class Crew:
         """
         self._jobs = SimpleQueue()
         self._lock = allocate_lock()
-        self._idle = self._threads = 0
+        self._idle = self._threads = self._active = 0
+        self._all_gone = None  # the child's exit has no loop to wait for
         self.seats.reset()
         orphans, self._outstanding = self._outstanding, set()
         self._unstarted = {}

@@ -184,3 +184,32 @@ def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) 
         "child_status": 0,
         "parent_values": ["a", "b"],
     }
+
+
+EXIT_AFTER_FORK = """\
+import os, sys, gnotifier
+
+def main():
+    gnotifier.work(int).get()  # its loop now waits idle on the threadpool: alive at the fork
+    pid = os.fork()
+    if pid == 0:
+        print("child exits", flush=True)
+        sys.exit(0)  # a normal exit, atexit hooks and all
+    _, status = os.waitpid(pid, 0)
+    print("child status", os.waitstatus_to_exitcode(status), flush=True)
+
+gnotifier.run(main)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_a_worker_loop_is_alive_exits_normally() -> None:
+    # Regression: the child inherited the parent's count of running loops,
+    # and its exit waited for loops that did not exist there, forever.
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_AFTER_FORK],
+        timeout=30,
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["child exits", "child status 0"]), result.stderr
