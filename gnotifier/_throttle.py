@@ -33,6 +33,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from typing import Tuple
@@ -41,8 +42,10 @@ from ._native import allocate_lock
 
 __all__ = ["REVIEW_PERIOD", "Throttle", "usable_cpus"]
 
-# Seconds between two looks at how busy the CPUs are.
-REVIEW_PERIOD = 0.01
+# Seconds between two looks at how busy the CPUs are. Linux counts CPU time
+# to the nanosecond; elsewhere it may move in ticks (about 15.6 ms on
+# Windows), which a short window would read as all or nothing.
+REVIEW_PERIOD = 0.01 if sys.platform.startswith("linux") else 0.05
 # A look at a window longer than this says little about now: it only starts a new one.
 _STALE = 10 * REVIEW_PERIOD
 # Room, in cores, below which the CPUs count as busy; above ROOM_TO_GROW more loops come in.
@@ -94,15 +97,30 @@ class Throttle:
         self._mark = _sample()  # when the current window started: (monotonic, process CPU)
 
     def enter(self) -> None:
-        """Take a place to run jobs; parks until one is free. A worker thread."""
+        """Take a place to run jobs; parks until one is free. A worker thread.
+
+        Holds a place when it returns and when it raises: call leave() either way.
+        """
         with self._lock:
             if self._holding < self.limit and not self._parked:
                 self._holding += 1
                 return
             me = _Parked()
             self._parked.append(me)
-            if len(self._parked) == 1:
-                self._mark = _sample()
+        try:
+            self._wait_for_a_place(me)
+        except BaseException:
+            # Out of line early (an exception in this thread): take a place
+            # anyway, over the limit if need be, for the caller's leave().
+            with self._lock:
+                if not me.admitted:
+                    self._parked.remove(me)
+                    self._holding += 1
+                    if self._parked:
+                        self._signal(self._parked[0])  # in case we were first: the next one looks
+            raise
+
+    def _wait_for_a_place(self, me: _Parked) -> None:
         woken = False  # whether our last wait took the lock a signal released
         while True:
             with self._lock:
@@ -117,6 +135,10 @@ class Throttle:
             woken = me.lock.acquire(True, REVIEW_PERIOD if first else -1)
             if not woken:
                 self.review()
+
+    def someone_waits(self) -> bool:
+        """Whether a loop is parked: an idle loop then gives back its place. Any thread; racy."""
+        return bool(self._parked)
 
     def leave(self) -> None:
         """Give back this loop's place: it exits. A worker thread."""

@@ -59,7 +59,7 @@ from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, NotStarted, Outcome, Value
-from ._throttle import Throttle, usable_cpus
+from ._throttle import REVIEW_PERIOD, Throttle, usable_cpus
 
 __all__ = ["Backend", "Crew", "Deliver", "Job", "Seats", "check_cancelled"]
 
@@ -358,11 +358,10 @@ class Crew:
         old_name, thread.name = thread.name, f"{self.name}-{serial}"
         old_os_name = set_os_thread_name(thread.name)
         throttle = self.seats.throttle
-        placed = False
+        placed = throttle is not None  # enter() holds a place when it returns, and when it raises
         try:
             if throttle is not None:
                 throttle.enter()  # may park: see _throttle.py
-                placed = True
             while True:
                 job = self._next()
                 if job is None:
@@ -430,10 +429,21 @@ class Crew:
         # this loop gives its thread back.
         with self._lock:
             self._idle += 1
+        throttle = self.seats.throttle
+        waited = 0.0
         while True:
+            timeout = self.idle_timeout - waited
+            if throttle is not None and timeout > REVIEW_PERIOD:
+                # In slices: an idle loop holds a place that a parked loop
+                # (of another crew, maybe) may be waiting for.
+                timeout = REVIEW_PERIOD
             try:
-                item = self._jobs.get(timeout=self.idle_timeout)
+                item = self._jobs.get(timeout=timeout)
             except Empty:
+                waited += timeout
+                if throttle is not None and self.idle_timeout - waited > 1e-6 and not throttle.someone_waits():
+                    continue  # nobody needs our place yet
+                waited = 0.0
                 with self._lock:
                     # Give up our place *before* the last look at the queue,
                     # so that submit(), reading after its put(), either sees

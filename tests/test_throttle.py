@@ -280,3 +280,111 @@ def test_a_loop_signalled_before_its_first_wait_is_never_released_twice(cpus: Fa
     for thread in (first, second):
         thread.join(WAIT)
     assert (hooked.errors, parked(throttle)) == ([], 0)
+
+
+def test_an_idle_loop_gives_its_place_to_a_loop_of_another_pool_parked_for_one(
+    cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pool's loop gets a short job every 20 ms, so it never idles
+    # for its 50 ms idle timeout; the CPU stays busy, so no look lets the
+    # second pool's loop in. Only the idle loop's giving its place back does.
+    monkeypatch.setattr(_worker, "usable_cpus", lambda: 1)
+
+    def main() -> tuple[bool, float]:
+        first, second = gnotifier.Pool(name="trickle"), gnotifier.Pool(name="waiting")
+        first.work(int).get(timeout=WAIT)  # its loop now holds the one place, idle between jobs
+        stop = gevent.event.Event()
+
+        def trickle() -> None:
+            while not stop.wait(0.02):
+                first.work(time.sleep, 0.001)
+
+        feeder = gevent.spawn(trickle)
+        started = time.monotonic()
+        try:
+            second.work(int).get(timeout=3)
+            return True, time.monotonic() - started
+        except gevent.Timeout:
+            return False, time.monotonic() - started
+        finally:
+            stop.set()
+            feeder.join(WAIT)
+
+    ran, waited = run_in_a_thread_without_a_hub(main, timeout=15)
+    assert ran, f"the second pool's job waited {waited:.2f} s for a place"
+
+
+def test_a_coarse_cpu_clock_read_over_the_longer_window_keeps_the_limit_near_the_cpus(
+    cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where CPU time moves in ticks of 15.6 ms (Windows), the throttle looks
+    # every 50 ms: busy CPUs read as busy, and the limit stays put.
+    monkeypatch.setattr(_throttle, "REVIEW_PERIOD", 0.05)
+    tick = 0.0156
+
+    def coarse() -> tuple[float, float]:
+        now, cpu = cpus()
+        return now, (cpu // tick) * tick
+
+    monkeypatch.setattr(_throttle, "_sample", coarse)
+    # One busy CPU: a 10 ms window would read no CPU time at all about once
+    # in three, and double the limit each time.
+    throttle = Throttle(ceiling=40, cpus=1)
+    throttle.enter()
+    threads = [enter_in_a_thread(throttle, f"parked-{n}") for n in range(8)]
+    wait_until(lambda: parked(throttle) == 8, what="eight loops to park")
+    cpus.wait_for_samples(10)
+    assert (throttle._holding, parked(throttle)) == (1, 8)  # nobody was let in
+    cpus.cores = 0.0
+    for thread, placed in threads:
+        assert placed.wait(WAIT)
+        thread.join(WAIT)
+
+
+def test_a_parked_loop_interrupted_by_an_exception_leaves_the_line_holding_a_place(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=3, cpus=1)
+    throttle.enter()
+    errors: list[BaseException] = []
+    placed_or_failed = threading.Event()
+
+    class Interrupted(Exception):
+        pass
+
+    def enter() -> None:
+        try:
+            throttle.enter()
+        except Interrupted as exc:
+            errors.append(exc)
+        placed_or_failed.set()
+
+    second, second_placed = enter_in_a_thread(throttle, "second")
+    wait_until(lambda: parked(throttle) == 1, what="the second loop to park")
+    thread = threading.Thread(target=enter, name="interrupted", daemon=True)
+    thread.start()  # the CPU stays busy: no look lets anyone in
+    wait_until(lambda: parked(throttle) == 2, what="the interrupted loop to park")
+    waiter = throttle._parked[1]
+    with throttle._lock:  # wake it, and its next wait raises, as an async exception would
+        waiting_on, waiter.lock = waiter.lock, RaisingLock(Interrupted)  # type: ignore[assignment]
+        waiter.signalled = True
+        waiting_on.release()
+    assert placed_or_failed.wait(WAIT)
+    thread.join(WAIT)
+    assert (len(errors), throttle._holding, parked(throttle)) == (1, 2, 1)
+    throttle.leave()  # the interrupted loop's leave(), as its caller makes it
+    throttle.leave()  # and the first's: the second gets in
+    assert second_placed.wait(WAIT)
+    second.join(WAIT)
+    assert (throttle._holding, parked(throttle)) == (1, 0)
+
+
+class RaisingLock:
+    """A parked loop's lock whose every acquire raises, as an async exception in its wait would."""
+
+    def __init__(self, error: type[BaseException]) -> None:
+        self._error = error
+
+    def acquire(self, *args: object) -> bool:
+        raise self._error("interrupted while parked")
+
+    def release(self) -> None:
+        pass
