@@ -48,19 +48,24 @@ def ping(port: int, warm: float, seconds: float, timeout: float) -> Tuple[List[f
     now = time.perf_counter()
     record_from, end = now + warm, now + warm + seconds
     results: List[Tuple[List[float], int]] = []
+    errors: List[BaseException] = []
+
+    def take_turns(first: float) -> None:
+        try:
+            results.append(_ping_in_turn(port, first, record_from, end, timeout))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            errors.append(exc)
+
     threads = [
-        threading.Thread(
-            target=lambda first: results.append(_ping_in_turn(port, first, record_from, end, timeout)),
-            args=(now + turn * PING_PERIOD,),
-            name=f"ping-{turn}",
-            daemon=True,
-        )
+        threading.Thread(target=take_turns, args=(now + turn * PING_PERIOD,), name=f"ping-{turn}", daemon=True)
         for turn in range(PING_CONNECTIONS)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if errors:
+        raise errors[0]
     return [latency for latencies, _ in results for latency in latencies], sum(failed for _, failed in results)
 
 

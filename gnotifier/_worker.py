@@ -512,7 +512,7 @@ class Crew:
         dropped = sum(1 for job in list(self._unstarted) if self._unstarted.pop(job, _GONE) is not _GONE)
         with self._lock:
             loops = self._threads
-            if self._active:
+            if self._active > 0:
                 self._all_gone = allocate_lock()
                 self._all_gone.acquire()
         for _ in range(loops):
