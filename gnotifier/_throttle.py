@@ -32,6 +32,7 @@
 # - ``time.process_time()`` counts the CPU time of all the process's threads.
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -40,7 +41,7 @@ from typing import Tuple
 
 from ._native import allocate_lock
 
-__all__ = ["REVIEW_PERIOD", "Throttle", "usable_cpus"]
+__all__ = ["REVIEW_PERIOD", "Throttle", "cgroup_cpu_quota", "usable_cpus"]
 
 # Seconds between two looks at how busy the CPUs are. Linux counts CPU time
 # to the nanosecond; elsewhere it may move in ticks (about 15.6 ms on
@@ -53,12 +54,39 @@ BUSY_ROOM = 0.25
 ROOM_TO_GROW = 0.5
 
 
+# Where Linux says how much CPU time a container may use: cgroup v2, then v1.
+CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # "<quota> <period>", or "max <period>"
+CGROUP_V1_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")  # -1: none
+
+
 def usable_cpus() -> int:
-    """How many CPUs this process may run on."""
+    """How many CPUs this process may keep busy: those it may run on, within a container's CPU quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on this platform
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota)))
+    return cpus
+
+
+def cgroup_cpu_quota() -> float | None:
+    """The CPUs' worth of time a cgroup quota allows this process (2.5 for 250 ms every 100 ms); None if none."""
+    try:
+        with open(CGROUP_CPU_MAX) as limit:
+            quota, period = limit.read().split()[:2]
+    except (OSError, ValueError):
+        try:
+            with open(CGROUP_V1_QUOTA[0]) as quota_file, open(CGROUP_V1_QUOTA[1]) as period_file:
+                quota, period = quota_file.read().strip(), period_file.read().strip()
+        except OSError:
+            return None
+    try:
+        allowed, every = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    return allowed / every if allowed > 0 and every > 0 else None
 
 
 def _sample() -> Tuple[float, float]:

@@ -388,3 +388,38 @@ class RaisingLock:
 
     def release(self) -> None:
         pass
+
+
+@pytest.mark.parametrize(
+    ("v2", "v1", "quota"),
+    [
+        ("250000 100000\n", None, 2.5),
+        ("max 100000\n", None, None),
+        (None, ("150000\n", "100000\n"), 1.5),
+        (None, ("-1\n", "100000\n"), None),
+        (None, None, None),
+        ("garbage\n", None, None),
+    ],
+    ids=["v2-quota", "v2-max", "v1-quota", "v1-none", "no-cgroup", "v2-unreadable"],
+)
+def test_a_containers_cpu_quota_is_read_from_its_cgroup(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, v2: str | None, v1: tuple[str, str] | None, quota: float | None
+) -> None:
+    v2_path, v1_paths = tmp_path / "cpu.max", (tmp_path / "cfs_quota_us", tmp_path / "cfs_period_us")
+    if v2 is not None:
+        v2_path.write_text(v2)
+    if v1 is not None:
+        for path, text in zip(v1_paths, v1):
+            path.write_text(text)
+    monkeypatch.setattr(_throttle, "CGROUP_CPU_MAX", str(v2_path))
+    monkeypatch.setattr(_throttle, "CGROUP_V1_QUOTA", tuple(str(path) for path in v1_paths))
+    assert _throttle.cgroup_cpu_quota() == quota
+
+
+def test_usable_cpus_keeps_within_a_containers_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: None)
+    visible = _throttle.usable_cpus()
+    monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: 0.4)  # 40 ms of CPU every 100 ms
+    assert _throttle.usable_cpus() == 1
+    monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: visible + 8.0)  # a quota above the CPUs there are
+    assert _throttle.usable_cpus() == visible
