@@ -20,6 +20,17 @@ import pytest
 
 ROUNDS = 500  # work() round trips on each side of the fork, at the same time
 
+
+def run_script(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter with ``args``; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", script, *args],
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
+
+
 FORK_SCRIPT = """\
 import os, sys
 if sys.argv[1] == "patched":
@@ -75,12 +86,7 @@ def test_raw_fork_child_and_parent_both_keep_their_wakeups(patching: str, hook: 
     # Regression: after a raw os.fork() the parent's work().get() timed out
     # while the child used work() too (every loop), the child hung on libuv,
     # and work() inside an after_in_child hook hung (gevent#2023).
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_SCRIPT, patching, hook, str(ROUNDS)],
-        timeout=90,
-        capture_output=True,
-        text=True,
-    )
+    result = run_script(FORK_SCRIPT, patching, hook, str(ROUNDS), timeout=90)
     child = "from the hook, child ok" if hook == "work-in-fork-hook" else "child ok"
     assert (result.returncode, result.stdout.splitlines()) == (0, ["parent ok", child]), result.stderr
 
@@ -114,12 +120,7 @@ def test_pool_made_before_a_fork_works_in_the_child_after_a_second_reinit() -> N
     # of the pool's ThreadPool and left the old one to the garbage
     # collector, which freed its handle while the loop still listed it;
     # workers of gunicorn --preload crashed in uv__async_io.
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", PRELOAD_SCRIPT],
-        timeout=90,
-        capture_output=True,
-        text=True,
-    )
+    result = run_script(PRELOAD_SCRIPT, timeout=90)
     assert (result.returncode, result.stdout.splitlines()) == (0, ["child ok", "child status 0"]), result.stderr
 
 
@@ -171,13 +172,7 @@ print(json.dumps({"lines": lines.decode().splitlines(), "child_status": status, 
 @pytest.mark.parametrize("fork", ["os.fork", "gevent.fork"])
 def test_pool_after_fork_child_starts_fresh_and_parent_jobs_run_once(fork: str) -> None:
     # In a subprocess: forking the test runner itself would fork its threads' state too.
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", FORK_CHILD, fork],
-        timeout=60,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-    )
+    result = run_script(FORK_CHILD, fork, timeout=60)
     assert (result.returncode, result.stderr) == (0, ""), f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert json.loads(result.stdout) == {
         "lines": ["a ran in parent", "c ran in child", "child got c, default pool in child: True", "b ran in parent"],
@@ -206,10 +201,5 @@ gnotifier.run(main)
 def test_a_child_forked_while_a_worker_loop_is_alive_exits_normally() -> None:
     # Regression: the child inherited the parent's count of running loops,
     # and its exit waited for loops that did not exist there, forever.
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_AFTER_FORK],
-        timeout=30,
-        capture_output=True,
-        text=True,
-    )
+    result = run_script(EXIT_AFTER_FORK, timeout=30)
     assert (result.returncode, result.stdout.splitlines()) == (0, ["child exits", "child status 0"]), result.stderr
