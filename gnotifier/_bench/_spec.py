@@ -43,7 +43,7 @@ SCENARIOS: Tuple[Scenario, ...] = (
         ("gnotifier", "gevent", "floor", "asyncio", "trio", "wake-ups"),
     ),
     Scenario("B", "throughput: 20k jobs at once on 4 threads", ("gnotifier", "gevent", "floor", "asyncio")),
-    Scenario("C", "wake-up from a foreign thread", ("gnotifier", "raw")),
+    Scenario("C", "wake-up from a foreign thread", ("gnotifier", "raw", "deque")),
     Scenario("D", "calls from a foreign thread", ("gnotifier", "gevent", "asyncio", "raw")),
     Scenario("E", "heartbeat while sleeps and hashes run offloaded", ("gnotifier", "gevent")),
     Scenario("E2", "heartbeat while pure-Python CPU jobs run offloaded", ("process", "threads")),
