@@ -119,12 +119,16 @@ class Notifier:
         Raises:
             NotifierFreed: the notifier was freed or its hub destroyed.
         """
-        with self._lock:
+        lock = self._lock  # acquire()/release() rather than ``with``: see Dispatcher._wake()
+        lock.acquire()
+        try:
             if self._state is _FREED:
                 raise NotifierFreed(f"{self!r} was freed; make a new notifier to be called again")
             if self._queued:
                 return  # merges with the delivery already on its way
             self._queued = True
+        finally:
+            lock.release()
         try:
             self._dispatcher.submit(self._deliver, ())
         except HubClosed:
@@ -139,13 +143,17 @@ class Notifier:
         # waits for the callback to finish: a foreign thread may free() just
         # as we let go of the lock and before the callback starts, and it
         # must not return into a world where the callback then runs.
-        with self._lock:
+        lock = self._lock  # as in trigger()
+        lock.acquire()
+        try:
             if self._state is _FREED:
                 return
             self._queued = False
             callback, args, on_error = self._callback, self._args, self._on_error
             held = self._drop() if self._single_shot else False
             self._delivering.acquire()
+        finally:
+            lock.release()
         try:
             if held:
                 self._dispatcher.release()
