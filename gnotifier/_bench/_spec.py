@@ -18,6 +18,7 @@ UNITS: Dict[str, str] = {
     "wake-up": "us",
     "rate": "M calls/s",
     "lost": "calls",
+    "loop exits": "times",
     "p99 lag": "ms",
     "wall": "ms",
     "per pending job": "bytes",
