@@ -361,7 +361,7 @@ def _calls_in_hub(n: int, arm: FloodArm) -> Metrics:
         try:
             while not finished.is_set() and time.monotonic() < deadline:
                 try:
-                    finished.wait(timeout=deadline - time.monotonic())
+                    finished.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except gevent.exceptions.LoopExit:
                     # The loop found nothing to wait for, though our timer
                     # is active: run_callback_threadsafe() counts its call
