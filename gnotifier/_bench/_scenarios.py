@@ -696,8 +696,16 @@ def _to_greenlet(n: int, put: Callable[[int], object], take: Callable[[], int]) 
         started = perf_counter_ns()
         thread = threading.Thread(target=lambda: [put(i) for i in range(n)], name="bench-producer")
         thread.start()
-        total = sum(take() for _ in range(n))
+        total = taken = loop_exits = 0
+        while taken < n:
+            try:
+                while taken < n:
+                    total += take()
+                    taken += 1
+            except gevent.exceptions.LoopExit:
+                loop_exits += 1  # as in _calls_in_hub(): gevent's peer puts through run_callback_threadsafe()
         metrics = _items_rate(n, started)
+        metrics["loop exits"] = float(loop_exits)
         thread.join()
     finally:
         keep_alive.stop()
