@@ -10,7 +10,17 @@ import pytest
 
 import gnotifier
 
-COMPILED_MODULES = ("_dispatch", "_follow", "_notifier", "_outcome", "_pool", "_promise", "_threads", "_worker")
+COMPILED_MODULES = (
+    "_bridges",
+    "_dispatch",
+    "_follow",
+    "_notifier",
+    "_outcome",
+    "_pool",
+    "_promise",
+    "_threads",
+    "_worker",
+)
 
 
 @pytest.mark.skipif("GNOTIFIER_EXPECT_BUILD" not in os.environ, reason="tox says which build it installed")
