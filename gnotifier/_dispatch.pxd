@@ -30,7 +30,29 @@ cdef class Dispatcher:
     cpdef _update_ref(self)
     cpdef bint in_hub_thread(self)
 
+cdef Py_ssize_t _backlog_high
+
+cpdef Dispatcher known_dispatcher(hub)
+cdef _forget(Dispatcher dispatcher)
+
 # C functions the compiled build calls directly; see _untrack in _dispatch.py.
 cdef extern from "Python.h":
     void _untrack "PyObject_GC_UnTrack" (object)
     unsigned long _thread_ident "PyThread_get_thread_ident" ()
+
+# Untracks a tuple none of whose items the collector may track, the test
+# CPython's own collector applies to tuples (_PyTuple_MaybeUntrack).
+cdef extern from *:
+    """
+    static CYTHON_INLINE void gnotifier_untrack_atomic(PyObject *args) {
+        Py_ssize_t i;
+        for (i = 0; i < PyTuple_GET_SIZE(args); i++) {
+            PyObject *item = PyTuple_GET_ITEM(args, i);
+            if (PyObject_IS_GC(item) && (!PyTuple_CheckExact(item) || PyObject_GC_IsTracked(item))) {
+                return;
+            }
+        }
+        PyObject_GC_UnTrack(args);
+    }
+    """
+    void _untrack_atomic "gnotifier_untrack_atomic" (tuple)

@@ -26,7 +26,7 @@ from gevent.event import AsyncResult, Event
 from gevent.hub import Hub, get_hub
 
 from ._checks import check_callable, check_timeout
-from ._dispatch import DISPATCHER_ATTR, Dispatcher, describe, dispatcher_for, target_dispatcher, thread_state
+from ._dispatch import Dispatcher, describe, dispatcher_for, known_dispatcher, target_dispatcher, thread_state
 from ._errors import HubClosed
 from ._gevent import get_hub_if_exists
 from ._native import allocate_lock, get_ident, start_new_thread
@@ -62,7 +62,7 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
         RuntimeError: no target hub: pass ``hub=``.
     """
     # Fast paths first: this is the call other threads make millions of times.
-    dispatcher = thread_state.dispatcher if hub is None else getattr(hub, DISPATCHER_ATTR, None)
+    dispatcher = thread_state.dispatcher if hub is None else known_dispatcher(hub)
     if dispatcher is None:  # a first call to this hub, or no hub to infer: fn is checked first
         check_callable("call_soon_threadsafe()", fn)
         dispatcher = target_dispatcher(hub, "call_soon_threadsafe()")

@@ -25,6 +25,7 @@ from gevent.event import AsyncResult
 from helpers import call_in, call_soon, join_thread, start_own_hub_thread, start_thread, wait_until
 
 import gnotifier
+from gnotifier import _dispatch
 
 JOIN_TIMEOUT = 10.0  # seconds a helper thread gets before the test fails
 WAIT_TIMEOUT = 10.0  # seconds gevent.wait() gets to find the hub idle
@@ -124,6 +125,36 @@ def test_queued_calls_are_out_of_the_garbage_collectors_sight_in_the_compiled_bu
     assert record == list(range(100))
 
 
+def test_queued_arguments_leave_the_collectors_sight_only_when_they_hold_no_references() -> None:
+    # Arguments that cannot refer to anything (ints, strings, None) need no
+    # collector; arguments that can (a list, a tuple holding one) keep it,
+    # so a reference cycle through them is still collected.
+    hub = gevent.get_hub()
+    gnotifier.call_soon_threadsafe(lambda: None)  # the hub has a dispatcher now
+    record: list[tuple[object, ...]] = []
+    tracked: list[bool] = []
+
+    def keep(*args: object) -> None:
+        record.append(args)
+
+    def queue_calls() -> None:
+        # The hub's thread is in join_thread() meanwhile, so the calls wait
+        # in the queue; no collection may untrack them, as CPython's would.
+        gc.disable()
+        try:
+            gnotifier.call_soon_threadsafe(keep, 1, "two", None, hub=hub)
+            gnotifier.call_soon_threadsafe(keep, [3], hub=hub)
+            gnotifier.call_soon_threadsafe(keep, ([4],), hub=hub)
+            tracked.extend(gc.is_tracked(args) for _, args in list(hub._gnotifier_dispatcher._calls)[-3:])
+        finally:
+            gc.enable()
+
+    join_thread(start_thread(queue_calls))
+    assert tracked == [not gnotifier._compiled, True, True]
+    wait_until(lambda: len(record) == 3, what="the queued calls to run")
+    assert record == [(1, "two", None), ([3],), (([4],),)]
+
+
 def test_a_callable_sent_from_a_thread_is_not_kept_alive_once_its_calls_ran() -> None:
     # The check of a callable sent over and over is remembered until the
     # next batch of calls runs, and no longer.
@@ -145,6 +176,71 @@ def test_a_callable_sent_from_a_thread_is_not_kept_alive_once_its_calls_ran() ->
     wait_until(lambda: len(record) == 3, what="the queued calls to run")
     targets.clear()
     assert alive() is None, "a call that ran still holds its callable"
+
+
+def test_calls_alternating_between_hubs_reach_each_its_own() -> None:
+    # A thread that sends to one hub again and again finds it quicker the
+    # second time; alternating hubs must never send a call to the other one.
+    here = gevent.get_hub()
+    gnotifier.call_soon_threadsafe(lambda: None)  # this hub has a dispatcher now
+    ran: dict[str, list[tuple[int, int]]] = {"here": [], "there": []}
+    sent = threading.Event()
+
+    def there(hub: Any) -> None:
+        gnotifier.call_soon_threadsafe(lambda: None)  # that hub has one too
+        sender = start_thread(send_to_both, hub)
+        while not (sent.is_set() and len(ran["there"]) == 50):
+            gevent.sleep(0.001)
+        join_thread(sender)
+
+    def record(where: str, i: int) -> None:
+        ran[where].append((i, threading.get_ident()))
+
+    def send_to_both(other: Any) -> None:
+        for i in range(50):
+            gnotifier.call_soon_threadsafe(record, "here", i, hub=here)
+            gnotifier.call_soon_threadsafe(record, "there", i, hub=other)
+        sent.set()
+
+    thread, box = start_own_hub_thread(there)
+    join_thread(thread)
+    wait_until(lambda: len(ran["here"]) == 50, what="the calls to this hub")
+    _, there_ident = box.get(timeout=1)
+    assert ran["here"] == [(i, threading.get_ident()) for i in range(50)]
+    assert ran["there"] == [(i, there_ident) for i in range(50)]
+
+
+def test_the_hub_calls_were_sent_to_last_is_forgotten_when_it_is_destroyed() -> None:
+    # The hub a thread sent to last is remembered for speed, but not past
+    # the hub's destroy(): the thread that sent to it must not pin it.
+    # (gevent keeps a destroyed hub alive a while itself, through the
+    # LoopExit of its last run, so only gnotifier's own memory is checked.)
+    def body(hub: Any) -> Any:
+        def send_twice() -> None:  # the first call makes the hub's dispatcher
+            gnotifier.call_soon_threadsafe(lambda: None, hub=hub)
+            gnotifier.call_soon_threadsafe(lambda: None, hub=hub)
+
+        join_thread(start_thread(send_twice))
+        assert _dispatch._last_seen[0] is hub
+        return hub
+
+    thread, box = start_own_hub_thread(body)
+    join_thread(thread)
+    hub, _ = box.get(timeout=1)
+    assert _dispatch._last_seen[0] is not hub
+    assert _dispatch._last_seen[1] is None
+
+
+def test_a_thread_that_sent_to_a_hub_before_it_was_destroyed_is_refused_after() -> None:
+    def body(hub: Any) -> Any:
+        gnotifier.call_soon_threadsafe(lambda: None, hub=hub)  # remembered by this thread's lookup
+        return hub
+
+    thread, box = start_own_hub_thread(body)
+    join_thread(thread)
+    hub, _ = box.get(timeout=1)
+    with pytest.raises(gnotifier.HubClosed):
+        gnotifier.call_soon_threadsafe(lambda: None, hub=hub)
 
 
 def test_call_soon_threadsafe_from_hub_thread_runs_later_in_hub_context() -> None:
