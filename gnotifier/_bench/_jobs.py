@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 
 def one() -> int:
@@ -35,3 +36,14 @@ def loops_for(seconds: float) -> int:
     spin(probe)
     elapsed = max(time.perf_counter() - start, 1e-6)
     return max(1, int(probe * seconds / elapsed))
+
+
+def burn(ready: Any, go: Any, loops: int, jobs: int) -> None:
+    """A plain process's share of E2's work, spun with no hand-off: ``jobs`` spins of ``loops``.
+
+    Releases ``ready`` once up, then waits for ``go``.
+    """
+    ready.release()
+    go.wait()
+    for _ in range(jobs):
+        spin(loops)

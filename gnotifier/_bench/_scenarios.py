@@ -26,11 +26,12 @@ from typing import Any, Callable, Deque, Dict, List, Protocol, Sequence, Tuple
 import gevent
 import gevent.event
 import gevent.exceptions
+import gevent.select
 import gevent.threadpool
 
 import gnotifier
 
-from ._jobs import digest, loops_for, one, spin
+from ._jobs import burn, digest, loops_for, one, spin
 
 Metrics = Dict[str, float]
 Measure = Callable[[bool], Metrics]  # quick -> metrics
@@ -561,6 +562,36 @@ def e2_threads(quick: bool) -> Metrics:
     return _cpu_jobs(lambda loops: gnotifier.work(spin, loops), quick)
 
 
+def e2_floor(quick: bool) -> Metrics:
+    """The reference: the same work in two plain processes, with no hand-off at all.
+
+    The hub's lag here is what two cores busy with other processes cost it
+    on this machine now, the least any offloading to processes can give.
+    """
+    context = multiprocessing.get_context("spawn")
+    loops = loops_for(0.2 / 100 if quick else 0.2)
+    ready, go = context.Semaphore(0), context.Event()
+    workers = [context.Process(target=burn, args=(ready, go, loops, 4)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in workers:  # the warm-up: both processes up, before anything is timed
+            if not ready.acquire(timeout=60):
+                raise RuntimeError("a worker process did not start within 60 s")
+
+        def run() -> None:
+            go.set()
+            for worker in workers:  # the hub waits on each one's exit, as on any fd
+                if not gevent.select.select([worker.sentinel], [], [], 120)[0]:
+                    raise RuntimeError("a worker process did not finish within 120 s")
+
+        return _heartbeat(run)
+    finally:
+        go.set()
+        for worker in workers:
+            worker.join()
+
+
 # -- F: memory ------------------------------------------------------------------
 
 
@@ -800,6 +831,7 @@ MEASURES: Dict[Tuple[str, str], Measure] = {
     ("E", "gevent"): e_gevent,
     ("E2", "process"): e2_process,
     ("E2", "threads"): e2_threads,
+    ("E2", "floor"): e2_floor,
     ("F", "gnotifier"): f_gnotifier,
     ("F", "gevent"): f_gevent,
     ("F", "gnotifier-1M"): f_growth,
