@@ -174,21 +174,29 @@ class Pool:
         if self._room is not None:
             self._wait_for_room()
         job = Job(fn, args, kwargs)
-        try:
-            self._backend.submit(job)  # it may refuse: interpreter exit, a shut-down executor
-        except BaseException:
-            if self._room is not None:
-                self._room.release()
-            raise
-        # Its outcome comes through the hub, after we return. The pool holds
-        # the hub open while any job is unsettled.
-        if self._accepted == self._completed + self._failed + self._cancelled:
-            dispatcher.hold()
-            self._drained.clear()
-        self._accepted += 1
         promise: Promise[T] = Promise()
         promise._await_job(job)  # what its cancel() cancels
         job.promise = promise
+        # Its outcome comes through the hub, after we return. The pool holds
+        # the hub open while any job is unsettled.
+        first = self._accepted == self._completed + self._failed + self._cancelled
+        if first:
+            dispatcher.hold()
+            self._drained.clear()
+        self._accepted += 1
+        # Handed over last: the worker that submit() wakes needs the GIL, and
+        # finds it sooner the less this thread does before the hub waits.
+        try:
+            self._backend.submit(job)  # it may refuse: interpreter exit, a shut-down executor
+        except BaseException:
+            self._accepted -= 1  # refused, so never accepted
+            job.promise = None
+            if first:
+                self._drained.set()
+                dispatcher.release()
+            if self._room is not None:
+                self._room.release()
+            raise
         return promise
 
     def _wait_for_room(self) -> None:

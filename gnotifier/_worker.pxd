@@ -34,5 +34,5 @@ cdef class Crew:
 
     cpdef submit(self, Job job)
     cpdef _finish(self, Job job, outcome)
-    cpdef _run(self, Job job)
+    cpdef _run(self, Job job, dict state)
     cpdef _next(self)

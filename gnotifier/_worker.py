@@ -65,7 +65,8 @@ __all__ = ["Backend", "Crew", "Deliver", "Job", "Seats", "check_cancelled"]
 
 # Tells one worker loop to exit; put once per loop by close().
 _STOP = object()
-# What dict.pop() returns for a job somebody else claimed.
+# What dict.pop() returns for a job somebody else claimed (and _next() holds
+# while it has taken nothing).
 _GONE = object()
 
 
@@ -359,6 +360,10 @@ class Crew:
         old_os_name = set_os_thread_name(thread.name)
         throttle = self.seats.throttle
         placed = throttle is not None  # enter() holds a place when it returns, and when it raises
+        # This thread's own dict of thread_state: a store into it costs a
+        # dict store, where one through the thread-local costs a lookup of
+        # the thread's dict first. check_cancelled() reads the job from it.
+        state: dict[str, Any] = thread_state.__dict__
         try:
             if throttle is not None:
                 throttle.enter()  # may park: see _throttle.py
@@ -366,7 +371,7 @@ class Crew:
                 job = self._next()
                 if job is None:
                     return
-                self._run(job)
+                self._run(job, state)
                 del job
                 if throttle is not None:
                     throttle.after_job()
@@ -406,10 +411,15 @@ class Crew:
 
     def _next(self) -> Job | None:
         # Worker thread. The next job this loop claimed, or None to exit.
+        jobs = self._jobs
         while True:
-            try:
-                item = self._jobs.get_nowait()
-            except Empty:
+            item: Any = _GONE
+            if not jobs.empty():  # a look costs less than a raised Empty
+                try:
+                    item = jobs.get_nowait()
+                except Empty:
+                    pass  # another loop took it first
+            if item is _GONE:
                 item = self._wait()
                 if item is None:
                     return None
@@ -463,10 +473,10 @@ class Crew:
                 self._idle -= 1
             return item
 
-    def _run(self, job: Job) -> None:
-        # Worker thread. The outcome is complete before it is queued, which
-        # orders it for the hub.
-        thread_state.job = job
+    def _run(self, job: Job, state: dict[str, Any]) -> None:
+        # Worker thread; ``state`` is this thread's dict of thread_state. The
+        # outcome is complete before it is queued, which orders it for the hub.
+        state["job"] = job
         outcome: Outcome
         try:
             if job.kwargs is None:
@@ -476,7 +486,6 @@ class Crew:
         except BaseException as exc:  # noqa: BLE001 - the outcome carries it
             # Whatever fails, the job must settle: unsettled, it would keep its hub alive forever.
             outcome = Error(exc)
-        thread_state.job = None
         self._done.append((job, outcome))
         # Drop the outcome now: a traceback keeps frames and contexts alive.
         del outcome, job
@@ -484,6 +493,7 @@ class Crew:
         if not self._delivering:
             self._delivering = True
             self.dispatcher.submit_if_open(self._deliver_done, ())
+        state["job"] = None  # after the call: the hub waits for that, not for this
 
     def _deliver_done(self) -> None:
         # Hub thread, through the dispatcher. Cleared *before* the look at

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+import gevent
 import pytest
 from helpers import (
     WAIT,
@@ -296,3 +297,55 @@ def test_pool_executor_stats_add_up_after_success_failure_and_cancel(
         (stats(0, 0, 2, 1, 1), True),
     ]
     assert (cancelled, outcomes) == (True, ["a", ValueError, "c", gnotifier.Cancelled])
+
+
+class RefusesFirst(concurrent.futures.ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose first submit() raises, as a busy or closing executor may."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.refused = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        if not self.refused:
+            self.refused = True
+            raise RuntimeError("refused: try again later")
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.mark.parametrize("max_pending", [None, 1])
+def test_pool_work_its_executor_refuses_is_not_accepted(
+    make_pool: Callable[..., gnotifier.Pool], max_pending: int | None
+) -> None:
+    executor = RefusesFirst()
+    try:
+        pool = make_pool(executor=executor, max_pending=max_pending)
+        with pytest.raises(RuntimeError, match="refused"):
+            pool.work(str, "refused")
+        held = not gevent.wait(timeout=0.5)  # True: the refused job keeps the hub alive
+        stats = pool.stats()
+        pool.shutdown(wait=True, timeout=WAIT)  # nothing to wait for
+    finally:
+        executor.shutdown(wait=True)
+    assert (held, stats_add_up(stats, 0)) == (False, True)
+
+
+def test_pool_after_a_refused_job_still_waits_for_the_next_one(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    executor = RefusesFirst()
+    gate = gates.new()
+    try:
+        pool = make_pool(executor=executor)
+        with pytest.raises(RuntimeError, match="refused"):
+            pool.work(str, "refused")
+        taken = pool.work(pass_gate, gate)
+        with pytest.raises(TimeoutError):
+            pool.shutdown(wait=True, timeout=0.2)  # the taken job still runs
+        gate.set()
+        pool.shutdown(wait=True, timeout=WAIT)
+        settled = taken.ready()
+    finally:
+        gates.open_all()
+        executor.shutdown(wait=True)
+    assert settled
