@@ -54,6 +54,8 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Protocol
 
+from gevent import getcurrent
+
 from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
@@ -77,7 +79,7 @@ class Job:
         "fn",  # with args, kwargs: written at submit, read by the worker, dropped once run
         "args",
         "kwargs",  # a dict, or None for none
-        "context",  # the submitter's contextvars, copied by a Crew; None elsewhere
+        "context",  # a copy of the submitter's contextvars (a Crew's, if not empty); None elsewhere
         "promise",  # the pool's, which the backend never touches; hub thread only
         "backend",  # the backend that took it, set by its submit(); read-only then
         "cancel_requested",  # set in the hub, read by check_cancelled() in the worker
@@ -262,7 +264,12 @@ class Crew:
         if _exiting:
             raise PoolClosed("the interpreter is exiting: no new job starts; submit work before the program ends")
         job.backend = self
-        job.context = contextvars.copy_context()
+        # A greenlet that never set a context variable has none to copy:
+        # its job runs in its worker's empty context (see _run()), and no
+        # Context per job is made for the collector to walk.
+        context = getcurrent().gr_context
+        if context is not None and len(context):
+            job.context = contextvars.copy_context()
         self._outstanding.add(job)
         self._unstarted[job] = None
         self._jobs.put(job)
@@ -364,6 +371,7 @@ class Crew:
         # dict store, where one through the thread-local costs a lookup of
         # the thread's dict first. check_cancelled() reads the job from it.
         state: dict[str, Any] = thread_state.__dict__
+        state["empty"] = contextvars.Context()  # for jobs whose submitter's was empty
         try:
             if throttle is not None:
                 throttle.enter()  # may park: see _throttle.py
@@ -394,6 +402,7 @@ class Crew:
                 throttle.leave()  # type: ignore[union-attr]
             thread_state.dispatcher = None
             thread_state.job = None
+            state.pop("empty", None)
             thread.name = old_name
             if old_os_name is not None:
                 set_os_thread_name(old_os_name)
@@ -477,15 +486,21 @@ class Crew:
         # Worker thread; ``state`` is this thread's dict of thread_state. The
         # outcome is complete before it is queued, which orders it for the hub.
         state["job"] = job
+        context = job.context
+        empty = context is None
+        if empty:  # the submitter's context was empty: so is this one, kept so below
+            context = state["empty"]
         outcome: Outcome
         try:
             if job.kwargs is None:
-                outcome = Value(job.context.run(job.fn, *job.args))  # type: ignore[union-attr,arg-type]
+                outcome = Value(context.run(job.fn, *job.args))  # type: ignore[union-attr,arg-type]
             else:
-                outcome = Value(job.context.run(job.fn, *job.args, **job.kwargs))  # type: ignore[union-attr,arg-type]
+                outcome = Value(context.run(job.fn, *job.args, **job.kwargs))  # type: ignore[union-attr,arg-type]
         except BaseException as exc:  # noqa: BLE001 - the outcome carries it
             # Whatever fails, the job must settle: unsettled, it would keep its hub alive forever.
             outcome = Error(exc)
+        if empty and len(context):  # type: ignore[arg-type]
+            state["empty"] = contextvars.Context()  # what the job set must not reach the next one
         self._done.append((job, outcome))
         # Drop the outcome now: a traceback keeps frames and contexts alive.
         del outcome, job

@@ -235,6 +235,32 @@ def test_work_job_sees_the_submitting_greenlets_context() -> None:
     assert ([g.value for g in greenlets], VAR.get()) == (["a", "b", "c"], "unset")
 
 
+@pytest.mark.parametrize("caller", ["empty context", "context with a variable"])
+def test_work_a_jobs_contextvars_never_reach_the_next_job_on_its_thread(caller: str) -> None:
+    # One worker thread runs both jobs. A greenlet that never set a variable
+    # has an empty context, which its jobs share in a thread of their own:
+    # what one job sets must still not reach the next.
+    other: contextvars.ContextVar[str] = contextvars.ContextVar("other", default="unset")
+    pool = gnotifier.Pool(size=1)
+
+    def submit() -> list[str]:
+        if caller != "empty context":
+            other.set("caller")
+
+        def job() -> str:
+            seen = VAR.get()
+            VAR.set("set by a job")
+            return seen
+
+        return [pool.work(job).get(timeout=WAIT), pool.work(job).get(timeout=WAIT), VAR.get()]
+
+    try:
+        seen = gevent.spawn(submit).get(timeout=WAIT)
+    finally:
+        pool.shutdown(wait=True, timeout=WAIT)
+    assert seen == ["unset", "unset", "unset"]
+
+
 # -- keeping the hub alive -----------------------------------------------------------------
 
 
