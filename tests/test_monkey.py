@@ -25,12 +25,31 @@ import json
 import time
 
 import gevent
+import gevent.util
 import gnotifier
 
 native_ident = monkey.get_original("_thread", "get_ident")
 native_sleep = monkey.get_original("time", "sleep")
 allocate_lock = monkey.get_original("_thread", "allocate_lock")
 MAIN = native_ident()
+
+
+def _watchdog():
+    # A child that hangs prints where its threads and greenlets wait,
+    # before the parent's timeout kills it without a word.
+    never = allocate_lock()
+    never.acquire()
+    never.acquire(True, WATCHDOG_SECONDS)
+    import faulthandler, os, sys
+    try:
+        gevent.util.print_run_info(file=sys.stderr)
+    except BaseException as exc:
+        print("print_run_info failed:", repr(exc), file=sys.stderr)
+    faulthandler.dump_traceback(all_threads=True)
+    os._exit(70)
+
+
+monkey.get_original("_thread", "start_new_thread")(_watchdog, ())
 
 
 def emit(**result):
@@ -49,12 +68,16 @@ LOOPS = {
 }
 
 
+# A child still running after this long dumps its stacks and exits (70).
+WATCHDOG_SECONDS = 40
+
+
 def run_child(code: str) -> dict[str, Any]:
     """Run PRELUDE + ``code`` in a new interpreter; return what it emitted."""
-    source = PRELUDE + "\n" + textwrap.dedent(code)
+    source = PRELUDE.replace("WATCHDOG_SECONDS", str(WATCHDOG_SECONDS)) + "\n" + textwrap.dedent(code)
     result = subprocess.run(
-        [sys.executable, "-c", source],
-        timeout=60,
+        [sys.executable, "-u", "-c", source],  # unbuffered: a hang shows how far the child got
+        timeout=WATCHDOG_SECONDS + 20,
         capture_output=True,
         text=True,
         env=dict(os.environ),
