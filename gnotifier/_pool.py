@@ -39,7 +39,7 @@ from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
 from ._outcome import NotStarted, Outcome, Value
-from ._promise import Promise
+from ._promise import Promise, promise_for_job
 from ._worker import Backend, Crew, Job, Seats, shared_seats
 
 __all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "PoolStats", "default_pool", "work"]
@@ -174,8 +174,7 @@ class Pool:
         if self._room is not None:
             self._wait_for_room()
         job = Job(fn, args, kwargs)
-        promise: Promise[T] = Promise()
-        promise._await_job(job)  # what its cancel() cancels
+        promise: Promise[T] = promise_for_job(job, dispatcher.hub)  # its cancel() cancels job
         job.promise = promise
         # Its outcome comes through the hub, after we return. The pool holds
         # the hub open while any job is unsettled.

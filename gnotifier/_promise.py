@@ -45,13 +45,15 @@ T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Cancellable", "Promise", "to_promise"]
+__all__ = ["Cancellable", "Promise", "promise_for_job", "to_promise"]
 
 # A promise's state; hub thread only. Settled is final.
 PENDING = "pending"
 FOLLOWING = "following"  # resolved with another awaitable, waiting on it
 SETTLED = "settled"
 
+_ar_new = AsyncResult.__new__
+_ar_init = AsyncResult.__init__
 _ar_set = AsyncResult.set
 _ar_set_exception = AsyncResult.set_exception
 
@@ -82,7 +84,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     )
 
     def __init__(self) -> None:
-        AsyncResult.__init__(self)
+        _ar_init(self)
         self._state = PENDING
         self._observed = False
         self._job: Cancellable | None = None
@@ -179,10 +181,6 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             when_done(source, self._settle)
             return
         watch(source, self._adopt)  # a promise's error is now ours to report
-
-    def _await_job(self, job: Cancellable) -> None:
-        # What cancel() cancels from now on: the pool's job behind this promise.
-        self._job = job
 
     def _observe(self) -> None:
         # Someone took over the outcome (a follower, a combinator): its error is theirs to report.
@@ -527,6 +525,22 @@ def _timed_out(seconds: float | None) -> Timeout:
     error = Timeout(seconds)
     error.close()
     return error
+
+
+def promise_for_job(job: Cancellable, home: Any) -> Promise[Any]:
+    """A pending ``Promise()`` made in the thread of the hub ``home``, whose cancel() cancels ``job``.
+
+    What a pool's work() makes per job: the same object, without the cost of
+    a call to ``Promise()`` (its ``__init__`` found and called through the
+    type, and a look-up of the thread's hub the pool already knows).
+    """
+    promise: Promise[Any] = _ar_new(Promise)
+    _ar_init(promise)
+    promise._state = PENDING
+    promise._observed = False
+    promise._job = job
+    promise._home = home
+    return promise
 
 
 def _check_callables(what: str, required: bool = False, **fns: Any) -> None:

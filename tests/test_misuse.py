@@ -247,6 +247,19 @@ def test_promise_used_from_another_thread_raises_runtime_error(site: str) -> Non
     assert (promise.ready(), promise.cancelled(), calls) == (False, False, [])
 
 
+@pytest.mark.parametrize("site", list(PROMISE_SITES), ids=str)
+def test_a_pools_promise_used_from_another_thread_raises_runtime_error(site: str, pool: Pool) -> None:
+    release = threading.Event()
+    promise = pool.work(release.wait, 5)  # made by the pool, in the main thread's hub
+    calls: list[Any] = []
+    try:
+        error = raises_in_a_thread(lambda: PROMISE_SITES[site](promise, calls.append))
+    finally:
+        release.set()
+    assert_refused(error, RuntimeError, "call_soon_threadsafe", "call_in_hub")
+    assert (promise.get(timeout=5), calls) == (True, [])
+
+
 POOL_SITES: dict[str, Callable[[Pool, Callable[..., Any]], Any]] = {
     "work": lambda pool, cb: pool.work(cb),
     "map": lambda pool, cb: pool.map(cb, [1]),
