@@ -19,6 +19,11 @@
 # - While the CPUs are busy, the limit comes down again, towards one place
 #   per core: a loop over the limit parks once its job is done. Loops look
 #   after their jobs, so this needs nobody parked.
+# - The CPUs' time is what the process may use: within a container's CPU
+#   quota (which may be a fraction of a core), less what the hypervisor gave
+#   other machines while these CPUs had work (Linux's steal time, read over
+#   STEAL_PERIOD): on a virtual machine whose host is busy, a process that
+#   cannot get its cores is busy too, not idle.
 #
 # Guarantees:
 # - At least ``floor`` (one per core, at most ``ceiling``) loops run jobs
@@ -41,7 +46,7 @@ from typing import Tuple
 
 from ._native import allocate_lock
 
-__all__ = ["REVIEW_PERIOD", "Throttle", "cgroup_cpu_quota", "usable_cpus"]
+__all__ = ["REVIEW_PERIOD", "STEAL_PERIOD", "Throttle", "cgroup_cpu_quota", "stolen_seconds", "usable_cpus"]
 
 # Seconds between two looks at how busy the CPUs are. Linux counts CPU time
 # to the nanosecond; elsewhere it may move in ticks (about 15.6 ms on
@@ -49,9 +54,19 @@ __all__ = ["REVIEW_PERIOD", "Throttle", "cgroup_cpu_quota", "usable_cpus"]
 REVIEW_PERIOD = 0.01 if sys.platform.startswith("linux") else 0.05
 # A look at a window longer than this says little about now: it only starts a new one.
 _STALE = 10 * REVIEW_PERIOD
-# Room, in cores, below which the CPUs count as busy; above ROOM_TO_GROW more loops come in.
+# Room, in cores, below which the CPUs count as busy; above ROOM_TO_GROW more
+# loops come in. A quota under a core scales both down: see Throttle.
 BUSY_ROOM = 0.25
 ROOM_TO_GROW = 0.5
+# Seconds between two reads of the time stolen by the hypervisor: /proc/stat
+# counts it in ticks of 10 ms, which a window of ten reads to a tenth of a core.
+STEAL_PERIOD = 0.1
+_STEAL_STALE = 10 * STEAL_PERIOD
+PROC_STAT = "/proc/stat"
+try:
+    _CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK"))  # /proc/stat's ticks a second
+except (AttributeError, ValueError, OSError):  # not a POSIX system
+    _CLOCK_TICKS = 100.0
 
 
 # Where Linux says how much CPU time a container may use: cgroup v2, then v1.
@@ -59,16 +74,44 @@ CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # "<quota> <period>", or "max <period
 CGROUP_V1_QUOTA = ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")  # -1: none
 
 
-def usable_cpus() -> int:
-    """How many CPUs this process may keep busy: those it may run on, within a container's CPU quota."""
+def usable_cpus() -> float:
+    """How many CPUs' worth of time this process may use: the CPUs it may run on, within a
+    container's CPU quota (which may be a fraction: 0.5 for 50 ms every 100 ms)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on this platform
         cpus = os.cpu_count() or 1
     quota = cgroup_cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, max(1, math.ceil(quota)))
-    return cpus
+    return float(cpus) if quota is None else min(float(cpus), quota)
+
+
+def stolen_seconds(names: Tuple[bytes, ...] = (b"cpu",)) -> float | None:
+    """The CPU time, in seconds, that the hypervisor gave other machines while the CPUs named
+    (lines of /proc/stat: ``b"cpu"`` sums them all) had work to run; None where nobody counts it."""
+    try:
+        with open(PROC_STAT, "rb") as stat:
+            lines = stat.read().splitlines()
+        ticks = 0
+        found = 0
+        for line in lines:
+            fields = line.split()
+            if fields and fields[0] in names and len(fields) > 8:
+                ticks += int(fields[8])  # user nice system idle iowait irq softirq steal
+                found += 1
+    except (OSError, ValueError):
+        return None
+    return ticks / _CLOCK_TICKS if found == len(names) else None
+
+
+def _stat_names() -> Tuple[bytes, ...]:
+    # The /proc/stat lines of the CPUs this process may run on.
+    try:
+        mine = os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return (b"cpu",)
+    if len(mine) == os.cpu_count():
+        return (b"cpu",)
+    return tuple(b"cpu%d" % cpu for cpu in sorted(mine))
 
 
 def cgroup_cpu_quota() -> float | None:
@@ -93,6 +136,9 @@ def _sample() -> Tuple[float, float]:
     return time.monotonic(), time.process_time()
 
 
+_steal = stolen_seconds  # where a throttle reads the stolen time: tests stand in their own
+
+
 class _Parked:
     """One parked loop: a held native lock it waits on, released to wake it.
 
@@ -110,19 +156,43 @@ class _Parked:
 
 
 class Throttle:
-    """Places for the loops on one shared threadpool: as many as keep ``cpus`` CPUs busy, up to ``ceiling``."""
+    """Places for the loops on one shared threadpool: as many as keep ``cpus`` CPUs busy, up to ``ceiling``.
 
-    __slots__ = ("ceiling", "cpus", "floor", "limit", "_holding", "_lock", "_mark", "_parked")
+    ``cpus`` is the CPU time the process may use, in cores: a fraction under a
+    container's quota. One place per core, rounded up, is the floor.
+    """
 
-    def __init__(self, ceiling: int, cpus: int) -> None:
+    __slots__ = (
+        "busy_room",
+        "ceiling",
+        "cpus",
+        "floor",
+        "grow_room",
+        "limit",
+        "_holding",
+        "_lock",
+        "_mark",
+        "_parked",
+        "_stat_names",
+        "_steal_mark",
+        "_stolen",
+    )
+
+    def __init__(self, ceiling: int, cpus: float) -> None:
         self.cpus = cpus
         self.ceiling = ceiling
-        self.floor = max(1, min(ceiling, cpus))
+        self.floor = max(1, min(ceiling, math.ceil(cpus)))
+        # Under a quota of less than a core, the thresholds shrink with it.
+        self.busy_room = min(BUSY_ROOM, cpus / 4)
+        self.grow_room = min(ROOM_TO_GROW, cpus / 2)
         self.limit = self.floor  # read racily by loops after each job
         self._holding = 0  # loops with a place; read racily by loops after each job
         self._parked: deque[_Parked] = deque()
         self._lock = allocate_lock()
         self._mark = _sample()  # when the current window started: (monotonic, process CPU)
+        self._stat_names = _stat_names()
+        self._stolen = 0.0  # cores the hypervisor took over the last steal window
+        self._steal_mark = self._read_steal(self._mark[0])  # (monotonic, stolen seconds), or None: never
 
     def enter(self) -> None:
         """Take a place to run jobs; parks until one is free. A worker thread.
@@ -190,7 +260,13 @@ class Throttle:
     def review(self) -> None:
         """Look at how busy the CPUs were since the last look; let more loops in, or fewer."""
         now = _sample()
+        mark = self._steal_mark
+        steal = None  # a fresh read of the stolen time, when one is due
+        if mark is not None and now[0] - mark[0] >= STEAL_PERIOD:  # racy: checked again under the lock
+            steal = self._read_steal(now[0])
         with self._lock:
+            if steal is not None:
+                self._note_steal(steal)
             wall, cpu = self._mark
             elapsed = now[0] - wall
             if elapsed < REVIEW_PERIOD / 2:
@@ -198,13 +274,28 @@ class Throttle:
             self._mark = now
             if elapsed > _STALE:
                 return  # a new window starts now
-            room = self.cpus - (now[1] - cpu) / elapsed
-            if room > ROOM_TO_GROW and self._parked:
+            room = self.cpus - self._stolen - (now[1] - cpu) / elapsed
+            if room > self.grow_room and self._parked:
                 # Idle CPUs: the running jobs wait, so twice as many may; else one more.
-                self.limit = min(self.ceiling, self.limit + (self.limit if room > self.cpus - ROOM_TO_GROW else 1))
-            elif room < BUSY_ROOM:
+                idle = room > self.cpus - self.grow_room
+                self.limit = min(self.ceiling, self.limit + (self.limit if idle else 1))
+            elif room < self.busy_room:
                 self.limit = max(self.floor, self.limit - 1)
             self._admit()
+
+    def _note_steal(self, steal: Tuple[float, float]) -> None:
+        # Under _lock: the cores stolen since the last read, if that one is not too recent for the ticks.
+        mark = self._steal_mark
+        if mark is None or steal[0] - mark[0] < STEAL_PERIOD:
+            return  # another loop just read it
+        window = steal[0] - mark[0]
+        # A window long past says nothing of now: it only starts a new one.
+        self._stolen = (steal[1] - mark[1]) / window if window <= _STEAL_STALE else 0.0
+        self._steal_mark = steal
+
+    def _read_steal(self, now: float) -> Tuple[float, float] | None:
+        stolen = _steal(self._stat_names)
+        return None if stolen is None else (now, stolen)
 
     def _admit(self) -> None:
         # Under _lock: places to the parked loops, first come first; the first left then looks at the CPUs.
@@ -233,3 +324,5 @@ class Throttle:
         self._lock = allocate_lock()
         self.limit = self.floor
         self._mark = _sample()
+        self._stolen = 0.0
+        self._steal_mark = self._read_steal(self._mark[0])

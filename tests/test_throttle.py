@@ -16,15 +16,26 @@ from gnotifier._throttle import Throttle
 
 
 class FakeCPUs:
-    """Stands in for the throttle's clock: the process's CPUs are as busy as ``cores`` says."""
+    """Stands in for the throttle's clocks: the process's CPUs are as busy as ``cores`` says,
+    and the hypervisor takes ``stolen`` cores' worth of their time."""
 
     def __init__(self, cores: float) -> None:
         self.cores = cores
+        self.stolen = 0.0
         self.script: list[float] = []  # the next samples' cores, one each, before ``cores`` holds again
         self.samples = 0
         self._lock = threading.Lock()
         self._wall = time.monotonic()
         self._cpu = 0.0
+        self._steal_wall = self._wall
+        self._steal = 0.0
+
+    def steal(self, names: tuple[bytes, ...]) -> float:
+        with self._lock:
+            now = time.monotonic()
+            self._steal += (now - self._steal_wall) * self.stolen
+            self._steal_wall = now
+            return self._steal
 
     def __call__(self) -> tuple[float, float]:
         with self._lock:
@@ -45,7 +56,9 @@ class FakeCPUs:
 def cpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCPUs]:
     fake = FakeCPUs(cores=1.0)
     monkeypatch.setattr(_throttle, "_sample", fake)
+    monkeypatch.setattr(_throttle, "_steal", fake.steal)
     monkeypatch.setattr(_throttle, "_STALE", 60.0)  # a slow test thread must not make a look stale
+    monkeypatch.setattr(_throttle, "_STEAL_STALE", 60.0)
     yield fake
 
 
@@ -420,6 +433,68 @@ def test_usable_cpus_keeps_within_a_containers_quota(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: None)
     visible = _throttle.usable_cpus()
     monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: 0.4)  # 40 ms of CPU every 100 ms
-    assert _throttle.usable_cpus() == 1
+    assert _throttle.usable_cpus() == 0.4
     monkeypatch.setattr(_throttle, "cgroup_cpu_quota", lambda: visible + 8.0)  # a quota above the CPUs there are
     assert _throttle.usable_cpus() == visible
+
+
+def test_on_a_virtual_machine_the_time_its_host_steals_counts_as_busy(
+    cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The host runs other machines on these cores: the process gets 1.4 of
+    # its 2, and the jobs that want the rest only queue for them.
+    monkeypatch.setattr(_throttle, "STEAL_PERIOD", _throttle.REVIEW_PERIOD)  # every look reads the stolen time
+    cpus.cores, cpus.stolen = 1.4, 0.6
+    throttle = Throttle(ceiling=9, cpus=2)
+    for _ in range(2):
+        throttle.enter()
+    thread, placed = enter_in_a_thread(throttle, "parked")
+    wait_until(lambda: parked(throttle) == 1, what="a third loop to park")
+    cpus.wait_for_samples(5)
+    assert (placed.is_set(), throttle.limit) == (False, 2)  # no room: nobody more comes in
+    throttle.limit = 5  # as if raised while the jobs waited; the parked loop takes a place
+    throttle.leave()  # (the parked loop holds it now: two places taken of five)
+    assert placed.wait(WAIT)
+    thread.join(WAIT)
+    for _ in range(4):  # one place fewer a look, down to one per CPU
+        wait_for_a_look_to_be_due(throttle)
+        throttle.review()
+    assert throttle.limit == 2
+    cpus.cores, cpus.stolen = 0.2, 0.0  # the jobs wait now, and the host gives the cores back
+    thread, placed = enter_in_a_thread(throttle, "welcome")
+    assert placed.wait(WAIT)
+    thread.join(WAIT)
+
+
+def test_under_a_quota_of_half_a_core_the_limit_still_follows_the_load(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=4, cpus=0.5)  # 50 ms of CPU every 100 ms
+    assert throttle.floor == 1
+    cpus.cores = 0.45  # the job uses all the quota allows: busy
+    throttle.enter()
+    thread, placed = enter_in_a_thread(throttle, "parked")
+    wait_until(lambda: parked(throttle) == 1, what="a second loop to park")
+    cpus.wait_for_samples(5)
+    assert placed.is_set() is False
+    cpus.cores = 0.1  # the job waits on I/O: the quota has room
+    assert placed.wait(WAIT)
+    thread.join(WAIT)
+
+
+def test_the_stolen_time_is_read_from_proc_stat(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  100 0 50 9000 3 0 1 250 0 0\n"
+        "cpu0 50 0 25 4500 1 0 1 100 0 0\n"
+        "cpu1 50 0 25 4500 2 0 0 150 0 0\n"
+        "intr 12345 0 0\n"
+    )
+    monkeypatch.setattr(_throttle, "PROC_STAT", str(stat))
+    monkeypatch.setattr(_throttle, "_CLOCK_TICKS", 100.0)
+    assert _throttle.stolen_seconds() == 2.5  # every CPU
+    assert _throttle.stolen_seconds((b"cpu1",)) == 1.5  # the CPUs the process may run on
+    assert _throttle.stolen_seconds((b"cpu0", b"cpu7")) is None  # a CPU it does not list
+    stat.write_text("cpu  100 0 50 9000\n")  # a kernel too old to count stolen time
+    assert _throttle.stolen_seconds() is None
+    monkeypatch.setattr(_throttle, "PROC_STAT", str(tmp_path / "missing"))  # not Linux
+    assert _throttle.stolen_seconds() is None
+    assert Throttle(ceiling=4, cpus=2)._steal_mark is None  # such a throttle never looks again
