@@ -22,6 +22,7 @@ import pytest
 from stress_support import report, wait_in_hub
 
 import gnotifier
+from gnotifier._throttle import stolen_seconds
 from gnotifier._worker import shared_seats
 
 ROUNDS = 40
@@ -59,6 +60,7 @@ def test_the_throttle_follows_the_load_and_loses_nothing() -> None:
     accepted = [0, 0]
     cancelled = 0
     started = time.monotonic()
+    cpu_before, stolen_before = time.process_time(), stolen_seconds()
     try:
         for round_ in range(ROUNDS):
             assert time.monotonic() - started < DEADLINE, f"only {round_} rounds within {DEADLINE} s"
@@ -76,6 +78,9 @@ def test_the_throttle_follows_the_load_and_loses_nothing() -> None:
     finally:
         watcher.kill()
     elapsed = time.monotonic() - started
+    cores = (time.process_time() - cpu_before) / elapsed
+    stolen_after = stolen_seconds()
+    stolen = None if stolen_after is None or stolen_before is None else (stolen_after - stolen_before) / elapsed
     stats = [{key: value - earlier[key] for key, value in pool.stats().items()} for pool, earlier in zip(pools, before)]
     for which, pool_stats in enumerate(stats):
         assert pool_stats["completed"] + pool_stats["cancelled"] == accepted[which], pool_stats
@@ -92,6 +97,8 @@ def test_the_throttle_follows_the_load_and_loses_nothing() -> None:
         jobs=sum(accepted),
         cancelled=cancelled,
         seconds=elapsed,
+        cores=cores,  # the process's CPU time over the rounds, in cores
+        stolen_cores=stolen if stolen is not None else "unknown",  # the hypervisor's share (Linux steal)
         floor=throttle.floor,
         ceiling=throttle.ceiling,
         lowest=min(limits),
