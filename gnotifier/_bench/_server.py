@@ -109,7 +109,7 @@ def wait_until_closed(port: int) -> None:
 
 
 def measure(impl: str, quick: bool) -> Metrics:
-    warm, seconds = (0.5, 2.0) if quick else (1.0, 10.0)
+    warm, seconds = (0.25, 0.75) if quick else (1.0, 10.0)
     port = free_port()
     env = dict(os.environ, GNOTIFIER_BENCH_OFFLOAD=impl)
     load = [sys.executable, "-m", "gnotifier._bench._load", str(port), str(warm), str(seconds), str(CONNECTIONS)]
