@@ -11,10 +11,12 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from typing import Any, Iterator, NamedTuple
 
 import pytest
 
+from gnotifier._bench import _runner
 from gnotifier._bench._spec import OPTIONAL, SCENARIO_IDS, SCENARIOS
 
 QUICK_RUN_TIMEOUT = 300  # seconds: a quick run takes well under a minute
@@ -53,6 +55,8 @@ def test_bench_json_writes_one_parseable_object_per_line(quick_run: Run) -> None
     records: list[dict[str, Any]] = [json.loads(line) for line in quick_run.json_lines]
     kinds = [record["kind"] for record in records]
     assert kinds[0] == "environment" and "measurement" in kinds and "target" in kinds
+    steal = records[0]["steal"]  # the host's share of the CPUs' time during the run; null off Linux
+    assert steal is None or 0.0 <= steal <= 1.0
     for record in records:
         if record["kind"] == "measurement":
             assert {"scenario", "impl", "metric", "unit", "values", "median"} <= record.keys()
@@ -78,3 +82,13 @@ def test_bench_refuses_an_unknown_scenario_naming_the_valid_ones() -> None:
     assert completed.returncode != 0
     assert "X9" in completed.stderr and "valid: " + ", ".join(SCENARIO_IDS) in completed.stderr
     assert completed.stdout == ""
+
+
+def test_the_hosts_share_of_the_cpus_is_what_it_stole_over_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_runner.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_runner, "stolen_seconds", lambda: 11.0)  # one second more than at the start
+    share = _runner.steal_share(time.monotonic() - 2.0, 10.0)  # over two seconds of two CPUs
+    assert share is not None and 0.2 <= share <= 0.25
+    assert _runner.steal_share(time.monotonic() - 2.0, None) is None  # not counted here
+    monkeypatch.setattr(_runner, "stolen_seconds", lambda: None)
+    assert _runner.steal_share(time.monotonic() - 2.0, 10.0) is None

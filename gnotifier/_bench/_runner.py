@@ -19,10 +19,13 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from typing import Any, Dict, List, Sequence, TextIO, Tuple
 
+from .._throttle import stolen_seconds
 from ._spec import OPTIONAL, SCENARIO_IDS, SCENARIOS, TARGETS, UNITS, Target
 
+NOTABLE_STEAL = 0.05  # a share of the CPUs' time taken by the host that the run's notes mention
 Figures = Dict[Tuple[str, str], Dict[str, List[float]]]  # (scenario, impl) -> metric -> one value per repetition
 
 
@@ -88,6 +91,15 @@ def environment() -> Dict[str, Any]:
         "build": "compiled" if getattr(gnotifier, "_compiled", False) else "pure-Python",
         "cpus": os.cpu_count(),
     }
+
+
+def steal_share(started: float, stolen_before: float | None) -> float | None:
+    """The share of the CPUs' time since ``started`` that the hypervisor gave other machines; None where unknown."""
+    stolen_after = stolen_seconds()
+    elapsed = time.monotonic() - started
+    if stolen_before is None or stolen_after is None or elapsed <= 0:
+        return None
+    return round((stolen_after - stolen_before) / (elapsed * (os.cpu_count() or 1)), 4)
 
 
 def describe(env: Dict[str, Any]) -> str:
@@ -281,6 +293,7 @@ def run(args: argparse.Namespace) -> int:
     figures: Figures = {}
     failures: List[str] = []
     progress = Progress(len(runs))
+    started, stolen_before = time.monotonic(), stolen_seconds()
     for done, (scenario, impl) in enumerate(runs):
         progress.show(done, f"{scenario} {impl}")
         try:
@@ -291,6 +304,12 @@ def run(args: argparse.Namespace) -> int:
         for metric, value in metrics.items():
             figures.setdefault((scenario, impl), {}).setdefault(metric, []).append(float(value))
     progress.finish()
+    env["steal"] = steal_share(started, stolen_before)
+    if env["steal"] is not None and env["steal"] >= NOTABLE_STEAL:
+        notes.append(
+            f"the host took {env['steal']:.0%} of the CPUs' time during this run (steal, from /proc/stat): "
+            "a busy host moves figures between runs more than usual"
+        )
     checks = [check(target, figures) for target in TARGETS if target.scenario in args.scenarios]
     print(report(figures, checks, reps))
     for note in notes:
