@@ -274,11 +274,11 @@ class Throttle:
             self._mark = now
             if elapsed > _STALE:
                 return  # a new window starts now
-            room = self.cpus - self._stolen - (now[1] - cpu) / elapsed
+            used = (now[1] - cpu) / elapsed
+            room = self.cpus - self._stolen - used
             if room > self.grow_room and self._parked:
-                # Idle CPUs: the running jobs wait, so twice as many may; else one more.
-                idle = room > self.cpus - self.grow_room
-                self.limit = min(self.ceiling, self.limit + (self.limit if idle else 1))
+                # The process all but idle: the running jobs wait, so twice as many may; else one more.
+                self.limit = min(self.ceiling, self.limit + (self.limit if used < self.grow_room else 1))
             elif room < self.busy_room:
                 self.limit = max(self.floor, self.limit - 1)
             self._admit()
