@@ -291,6 +291,24 @@ class Queue(Generic[T]):
             if self._thread_getters or (self._hub_getters and not self._wake_pending):
                 self._wake(putting=False)
             return
+        # The common case in one section under the mutex: a free slot, and
+        # nobody waiting to take, or one waiter to wake. acquire()/release()
+        # rather than ``with``, and no deadline: compiled, a put took 0.8 us
+        # instead of 1.2 and a get 0.65 instead of 1.1 (bench Q2: 0.60 M
+        # items/s, was 0.38-0.43).
+        mutex = self._mutex
+        mutex.acquire()
+        try:
+            placed = len(self._items) < self.maxsize and not self._shut
+            if placed:
+                self._items.append(item)
+                wake = self._waker(False) if self._thread_getters or self._hub_getters else None
+        finally:
+            mutex.release()
+        if placed:
+            if wake is not None:
+                wake()
+            return
         deadline = _deadline("Queue.put()", timeout)
         while True:
             with self._mutex:
@@ -333,10 +351,24 @@ class Queue(Generic[T]):
                 return self._items.popleft()  # the fast path: no lock
             except IndexError:
                 pass
-        # A bounded queue takes under the mutex, as its puts do: with the
-        # lock-free take, consumers outran producers queueing for the mutex
-        # and parked after nearly every item (4 threads into 2 greenlets
-        # ran 2.5x slower).
+        else:
+            # A bounded queue takes under the mutex, as its puts do: with the
+            # lock-free take, consumers outran producers queueing for the mutex
+            # and parked after nearly every item (4 threads into 2 greenlets
+            # ran 2.5x slower). The common case first, as in put().
+            mutex = self._mutex
+            mutex.acquire()
+            try:
+                taken = bool(self._items)  # shutdown(immediate=True) empties it under the mutex
+                if taken:
+                    item = self._items.popleft()
+                    wake = self._waker(True) if self._thread_putters or self._hub_putters else None
+            finally:
+                mutex.release()
+            if taken:
+                if wake is not None:
+                    wake()
+                return item
         deadline = _deadline("Queue.get()", timeout)
         while True:
             with self._mutex:

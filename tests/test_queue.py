@@ -119,11 +119,26 @@ def outcome_of(fn: Any) -> tuple[str, Any]:
         return ("raised", type(exc))
 
 
+def test_queue_a_put_into_a_bounded_queue_wakes_a_waiting_getter_on_either_side_at_once() -> None:
+    q: Queue[int] = Queue(maxsize=10)  # never full here: each put takes the short way
+    got: queue.SimpleQueue[int] = queue.SimpleQueue()
+    getter = start_thread(lambda: got.put(q.get(timeout=DEADLINE)))
+    wait_until(lambda: waiting_threads(q) == 1, what="the thread to wait in get()")
+    q.put(1)  # from the hub's thread
+    assert got.get(timeout=DEADLINE) == 1  # not later, when the queue fills
+    join_thread(getter)
+    in_greenlet = gevent.spawn(q.get)
+    wait_until(lambda: q._hub_getters == 1, what="the greenlet to wait in get()")
+    in_foreign_thread(q.put, 2)
+    assert in_greenlet.get(timeout=DEADLINE) == 2
+
+
 # -- shutdown --------------------------------------------------------------------------------------
 
 
-def test_queue_shutdown_refuses_puts_and_drains_before_get_raises() -> None:
-    q: Queue[int] = Queue()
+@pytest.mark.parametrize("maxsize", [0, 5], ids=["unbounded", "bounded"])
+def test_queue_shutdown_refuses_puts_and_drains_before_get_raises(maxsize: int) -> None:
+    q: Queue[int] = Queue(maxsize)
     q.put(1)
     q.put(2)
     q.shutdown()
