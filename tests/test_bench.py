@@ -8,9 +8,11 @@ out. Speed is the benchmark's business, not the test suite's.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Iterator, NamedTuple
 
@@ -20,6 +22,7 @@ from gnotifier._bench import _runner
 from gnotifier._bench._spec import OPTIONAL, SCENARIO_IDS, SCENARIOS
 
 QUICK_RUN_TIMEOUT = 300  # seconds: a quick run takes well under a minute
+WAIT = 10.0  # seconds a fake child waits for the other one (a test bug past that)
 
 
 class Run(NamedTuple):
@@ -92,3 +95,41 @@ def test_the_hosts_share_of_the_cpus_is_what_it_stole_over_the_run(monkeypatch: 
     assert _runner.steal_share(time.monotonic() - 2.0, None) is None  # not counted here
     monkeypatch.setattr(_runner, "stolen_seconds", lambda: None)
     assert _runner.steal_share(time.monotonic() - 2.0, 10.0) is None
+
+
+def test_a_quick_run_runs_its_children_two_at_a_time_and_reports_them_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = [("A", "first"), ("A", "second"), ("B", "fails"), ("B", "last")]
+    second_done = threading.Event()
+    running: list[str] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def fake_child(scenario: str, impl: str, quick: bool) -> dict[str, float]:
+        with lock:
+            running.append(impl)
+            most[0] = max(most[0], len(running))
+        try:
+            if quick and impl == "first":  # finishes after the second: the report keeps the plan's order
+                assert second_done.wait(WAIT), "the second child did not run beside the first"
+            if impl == "fails":
+                raise _runner.ChildFailed(f"{scenario} {impl}: exit status 1")
+            return {"value": float(len(impl))}
+        finally:
+            with lock:
+                running.remove(impl)
+            if impl == "second":
+                second_done.set()
+
+    monkeypatch.setattr(_runner, "run_child", fake_child)
+    progress = _runner.Progress(len(runs), io.StringIO())
+    for quick, at_once in ((True, _runner.QUICK_AT_ONCE), (False, 1)):
+        most[0] = 0
+        second_done.clear()
+        outcomes = list(_runner.measurements(runs, quick, progress))
+        assert [o if isinstance(o, dict) else str(o) for o in outcomes] == [
+            {"value": 5.0},
+            {"value": 6.0},
+            "B fails: exit status 1",
+            {"value": 4.0},
+        ]
+        assert most[0] == at_once

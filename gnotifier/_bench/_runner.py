@@ -11,6 +11,7 @@ of the scenarios on stdout, progress on stderr when that is a terminal.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import importlib.util
 import json
@@ -20,11 +21,14 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Sequence, TextIO, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, TextIO, Tuple
 
 from .._throttle import stolen_seconds
 from ._spec import OPTIONAL, SCENARIO_IDS, SCENARIOS, TARGETS, UNITS, Target
 
+# A quick run measures nothing: its children run this many at a time (the
+# suite's smoke run took 19 s one by one on 2 cores).
+QUICK_AT_ONCE = 2
 NOTABLE_STEAL = 0.05  # a share of the CPUs' time taken by the host that the run's notes mention
 Figures = Dict[Tuple[str, str], Dict[str, List[float]]]  # (scenario, impl) -> metric -> one value per repetition
 
@@ -59,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: about 1/100 of every count, S for ~2 s a side, one repetition unless --reps says more",
+        help="a smoke run: about 1/100 of every count, S for ~1 s a side, two children at a time, one repetition unless --reps says more",
     )
     parser.add_argument(
         "--reps",
@@ -141,6 +145,32 @@ def run_child(scenario: str, impl: str, quick: bool) -> Dict[str, float]:
     except (IndexError, ValueError, KeyError, TypeError):
         raise ChildFailed(f"{scenario} {impl}: exit status {child.returncode}\n{err[-2000:]}") from None
     return metrics
+
+
+def _outcome(scenario: str, impl: str, quick: bool) -> Dict[str, float] | ChildFailed:
+    try:
+        return run_child(scenario, impl, quick)
+    except ChildFailed as error:
+        return error
+
+
+def measurements(
+    runs: Sequence[Tuple[str, str]], quick: bool, progress: Progress
+) -> Iterator[Dict[str, float] | ChildFailed]:
+    """Each run's metrics (or why it failed), in the order of ``runs``: one at a time, but for a quick run."""
+    if not quick:
+        for done, (scenario, impl) in enumerate(runs):
+            progress.show(done, f"{scenario} {impl}")
+            yield _outcome(scenario, impl, quick)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(QUICK_AT_ONCE, thread_name_prefix="bench-child")
+    try:
+        futures = [pool.submit(_outcome, scenario, impl, quick) for scenario, impl in runs]
+        for done, ((scenario, impl), future) in enumerate(zip(runs, futures)):
+            progress.show(done, f"{scenario} {impl}")
+            yield future.result()
+    finally:  # Ctrl-C: the children running stop with it, and no other starts
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Progress:
@@ -294,12 +324,9 @@ def run(args: argparse.Namespace) -> int:
     failures: List[str] = []
     progress = Progress(len(runs))
     started, stolen_before = time.monotonic(), stolen_seconds()
-    for done, (scenario, impl) in enumerate(runs):
-        progress.show(done, f"{scenario} {impl}")
-        try:
-            metrics = run_child(scenario, impl, quick)
-        except ChildFailed as error:
-            failures.append(str(error))
+    for (scenario, impl), metrics in zip(runs, measurements(runs, quick, progress)):
+        if isinstance(metrics, ChildFailed):
+            failures.append(str(metrics))
             continue
         for metric, value in metrics.items():
             figures.setdefault((scenario, impl), {}).setdefault(metric, []).append(float(value))
