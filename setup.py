@@ -58,7 +58,7 @@ class OptionalBuildExt(build_ext):
 
     def build_extensions(self) -> None:
         # No debug information unless CFLAGS asks for it: the same machine code,
-        # compiled in a quarter less time, in a wheel of 0.6 MB instead of 4.
+        # compiled in a quarter less time, in a wheel of 0.9 MB instead of 4.2.
         if self.compiler.compiler_type == "unix" and "-g" not in os.environ.get("CFLAGS", "").split():
             for ext in self.extensions:
                 ext.extra_compile_args = [*ext.extra_compile_args, "-g0"]
