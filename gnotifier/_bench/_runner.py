@@ -63,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run: about 1/100 of every count, S for ~1 s a side, two children at a time, one repetition unless --reps says more",
+        help=(
+            "a smoke run: about 1/100 of every count, S for ~1 s a side, two children at a time,"
+            " one repetition unless --reps says more"
+        ),
     )
     parser.add_argument(
         "--reps",
