@@ -7,6 +7,13 @@ it starts the load generator (``_load``, another process group: 50
 connections on ``/hash``) and meanwhile times ``/ping`` every 5 ms itself,
 so that no load thread competes with it for the GIL. Both groups are
 stopped whatever happens, and the port is seen closed before it returns.
+
+On Linux it also reads, from /proc, what the server's hub thread (the main
+thread of pywsgi's process, or of gunicorn's one worker) spent over the
+measured window: its CPU time, in cores, and how often it went to sleep
+and was woken again. On two cores the hashes keep both CPUs busy, so
+every bit of CPU the hub takes is CPU the hashes lose: the hub that
+answers sooner (a better /ping p99) wakes more often and costs more.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
 
@@ -108,6 +116,76 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
+try:
+    _TICKS = float(os.sysconf("SC_CLK_TCK"))  # /proc's CPU times count these a second
+except (AttributeError, ValueError, OSError):  # not a POSIX system
+    _TICKS = 100.0
+
+HubSample = Tuple[float, float, int]  # (monotonic, CPU seconds, times it went to sleep)
+
+
+def hub_process(server: int) -> int:
+    """The process whose main thread runs the hub: gunicorn's worker (a child of ``server``, the
+    arbiter) if there is one, else ``server`` itself."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return server
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    if int(stat.read().rsplit(b")", 1)[1].split()[1]) == server:  # its parent
+                        return int(entry)
+            except (OSError, IndexError, ValueError):
+                continue  # gone, or not ours to read
+    return server
+
+
+def hub_sample(pid: int) -> HubSample | None:
+    """What the main thread of ``pid`` has used so far, from /proc; None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/status", "rb") as status:
+            lines = status.read().splitlines()
+        sleeps = next(int(line.split()[1]) for line in lines if line.startswith(b"voluntary_ctxt_switches:"))
+        return time.monotonic(), (int(fields[11]) + int(fields[12])) / _TICKS, sleeps  # utime + stime
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+
+
+def hub_usage(before: HubSample | None, after: HubSample | None) -> Metrics:
+    """The hub's CPU (cores) and wake-ups (a second) between two samples; nothing if either is missing."""
+    if before is None or after is None or after[0] <= before[0]:
+        return {}
+    elapsed = after[0] - before[0]
+    return {"hub CPU": (after[1] - before[1]) / elapsed, "hub wake-ups": (after[2] - before[2]) / elapsed}
+
+
+class _HubMeter:
+    """Samples a hub thread at the start and the end of the measured window, from a thread of its own."""
+
+    def __init__(self, pid: int, warm: float, seconds: float) -> None:
+        self.samples: List[HubSample | None] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pid, warm, seconds), name="bench-hub-meter")
+        self._thread.start()
+
+    def _run(self, pid: int, warm: float, seconds: float) -> None:
+        if self._stop.wait(warm):
+            return
+        self.samples.append(hub_sample(pid))
+        if self._stop.wait(seconds):
+            return
+        self.samples.append(hub_sample(pid))
+
+    def usage(self) -> Metrics:
+        self._stop.set()  # early only if the measurement failed
+        self._thread.join()
+        return hub_usage(*self.samples) if len(self.samples) == 2 else {}
+
+
 def measure(impl: str, quick: bool) -> Metrics:
     warm, seconds = (0.25, 0.75) if quick else (1.0, 10.0)
     port = free_port()
@@ -120,13 +198,18 @@ def measure(impl: str, quick: bool) -> Metrics:
                 assert generator.stdout is not None
                 if generator.stdout.readline().strip() != "go":
                     raise RuntimeError("the load generator did not start")
-                pings, ping_errors = _client.ping(port, warm, seconds, TIMEOUT)
+                meter = _HubMeter(hub_process(server.pid), warm, seconds)
+                try:
+                    pings, ping_errors = _client.ping(port, warm, seconds, TIMEOUT)
+                finally:
+                    hub = meter.usage()
                 counted: Dict[str, float] = json.loads(generator.stdout.readline())
     wait_until_closed(port)
     return {
         "/hash": counted["requests"] / counted["seconds"],
         "/ping p99": percentile(pings, 99) * 1e3,
         "errors": counted["errors"] + ping_errors,
+        **hub,
     }
 
 

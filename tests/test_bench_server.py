@@ -1,0 +1,69 @@
+"""Scenario S's view of the server's hub thread: read from /proc, on Linux."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from gnotifier._bench import _server
+
+linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc")
+
+
+def test_hub_usage_is_cores_and_wake_ups_a_second_between_two_samples() -> None:
+    usage = _server.hub_usage((10.0, 1.0, 100), (12.0, 1.5, 300))
+    assert usage == pytest.approx({"hub CPU": 0.25, "hub wake-ups": 100.0})
+
+
+def test_hub_usage_is_nothing_without_both_samples() -> None:
+    assert _server.hub_usage(None, (12.0, 1.5, 300)) == {}
+    assert _server.hub_usage((10.0, 1.0, 100), None) == {}
+    assert _server.hub_usage((10.0, 1.0, 100), (10.0, 1.0, 100)) == {}  # no time passed
+
+
+@linux_only
+def test_hub_sample_counts_the_main_threads_cpu_and_sleeps() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("reads the main thread, which must be this one")
+    before = _server.hub_sample(os.getpid())
+    assert before is not None
+    busy_until = time.thread_time() + 0.1
+    while time.thread_time() < busy_until:
+        pass
+    for _ in range(5):
+        time.sleep(0.002)  # each one puts the thread to sleep once at least
+    after = _server.hub_sample(os.getpid())
+    assert after is not None
+    assert after[1] - before[1] >= 0.05  # CPU seconds, in clock ticks
+    assert after[2] - before[2] >= 5
+
+
+def test_hub_sample_is_none_for_a_process_that_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert _server.hub_sample(child.pid) is None
+
+
+@linux_only
+def test_hub_process_is_the_servers_child_if_it_has_one_else_the_server() -> None:
+    code = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "print(child.pid, flush=True)\n"
+        "child.wait()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _server.hub_process(parent.pid) == child
+        assert _server.hub_process(child) == child  # no child of its own
+    finally:
+        os.kill(child, signal.SIGTERM)
+        parent.wait(10)
