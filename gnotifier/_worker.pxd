@@ -20,6 +20,9 @@ cdef class Crew:
     cdef readonly object deliver
     cdef readonly object started
     cdef public object _jobs
+    cdef public bytearray _posted
+    cdef public double _spin
+    cdef public bint _spinning
     cdef public dict _unstarted
     cdef public set _outstanding
     cdef public object _done
@@ -33,6 +36,56 @@ cdef class Crew:
     cdef object __weakref__
 
     cpdef submit(self, Job job)
+    cpdef _put(self, item)
     cpdef _finish(self, Job job, outcome)
     cpdef _run(self, Job job, dict state)
     cpdef _next(self)
+
+# Watches posted[0] without the GIL until it differs from ``seen`` or
+# ``seconds`` pass; whether it changed. See _spin_until_posted in _worker.py.
+cdef extern from *:
+    """
+    #if !defined(_WIN32)
+    #include <time.h>
+    #endif
+    static CYTHON_INLINE void gnotifier_relax(void) {
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_ia32_pause();
+    #elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+    static int gnotifier_spin_until_posted(PyObject *posted, int seen, double seconds) {
+    #if defined(_WIN32) || !defined(CLOCK_MONOTONIC)
+        return 0;  /* no monotonic clock to bound the watch with: block at once */
+    #else
+        volatile unsigned char *flag = (volatile unsigned char *)PyByteArray_AS_STRING(posted);
+        struct timespec now;
+        double end;
+        unsigned int turns = 0;
+        int changed = 0;
+        if (seconds <= 0) {
+            return 0;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        end = (double)now.tv_sec + (double)now.tv_nsec * 1e-9 + seconds;
+        for (;;) {
+            if (*flag != (unsigned char)seen) {
+                changed = 1;
+                break;
+            }
+            if ((++turns & 63) == 0) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if ((double)now.tv_sec + (double)now.tv_nsec * 1e-9 >= end) {
+                    break;
+                }
+            }
+            gnotifier_relax();
+        }
+        Py_END_ALLOW_THREADS
+        return changed;
+    #endif
+    }
+    """
+    bint _spin_until_posted "gnotifier_spin_until_posted" (bytearray posted, int seen, double seconds)

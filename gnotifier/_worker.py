@@ -71,6 +71,22 @@ _STOP = object()
 # while it has taken nothing).
 _GONE = object()
 
+# Seconds a loop that ran out of jobs first watches for the next one without
+# sleeping, before it blocks on the queue. A job handed to a loop that sleeps
+# pays a thread wake-up, half the cost of a round trip (bench A's
+# ``wake-ups``); one submitted while a loop watches is seen at once. On one
+# CPU the loop would only keep the hub from submitting: it never watches.
+SPIN_SECONDS = 100e-6
+# A C function that the compiled build calls directly (declared in
+# _worker.pxd), and its pure-Python stand-in, bound through globals() so
+# that Cython does not see a second definition: _spin_until_posted(posted,
+# seen, seconds) lets go of the GIL and watches ``posted[0]`` (a bytearray
+# the hub bumps after each put) until it differs from ``seen`` or
+# ``seconds`` pass. Pure Python cannot watch without holding the GIL, which
+# would stop the hub that is to submit: its stand-in returns at once.
+_spin_until_posted: Callable[[bytearray, int, float], bool]
+globals().update(_spin_until_posted=lambda posted, seen, seconds: False)
+
 
 class Job:
     """One accepted call, on its way from a pool through a backend and back."""
@@ -211,6 +227,9 @@ class Crew:
         "deliver",  # the pool's deliver(job, outcome); hub thread; read-only
         "started",  # the pool's callback() as a loop claims a job, run in the hub; read-only
         "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
+        "_posted",  # bytearray(1), bumped (mod 256) by the hub after each put; watched by a loop about to block
+        "_spin",  # seconds a loop out of jobs watches _posted before it blocks; 0: never
+        "_spinning",  # whether a loop watches now: one at most; read and written by workers under the GIL
         "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
         "_outstanding",  # jobs taken and not yet delivered; hub thread only
         "_done",  # deque of (job, outcome) run by a worker: append in workers, popleft in the hub
@@ -244,6 +263,9 @@ class Crew:
         self.deliver = deliver
         self.started = started
         self._jobs: SimpleQueue[Any] = SimpleQueue()
+        self._posted = bytearray(1)
+        self._spin = SPIN_SECONDS if usable_cpus() >= 2 else 0.0
+        self._spinning = False
         self._unstarted: dict[Job, None] = {}
         self._outstanding: set[Job] = set()
         self._done: deque[tuple[Job, Outcome]] = deque()
@@ -272,12 +294,18 @@ class Crew:
             job.context = contextvars.copy_context()
         self._outstanding.add(job)
         self._unstarted[job] = None
-        self._jobs.put(job)
+        self._put(job)
         # Read without the lock, after put(): a loop that gives up its place
         # lowers _idle and _threads *before* it looks at the queue a last
         # time (see _wait()), so either it sees this job or we see it gone.
         if len(self._unstarted) > self._idle and self._threads < self.size:
             self._start_loop()
+
+    def _put(self, item: Any) -> None:
+        # Any thread: queue ``item``, then bump _posted for a loop that watches it (see _wait()).
+        self._jobs.put(item)
+        posted = self._posted
+        posted[0] = (posted[0] + 1) & 255  # after the put: a loop that sees it changed finds the item
 
     def start_loop_if_needed(self) -> None:
         """Start a loop if a queued job has none to take it. Hub thread (a seat came free)."""
@@ -331,7 +359,7 @@ class Crew:
         with self._lock:
             loops = self._threads
         for _ in range(loops):
-            self._jobs.put(_STOP)
+            self._put(_STOP)
 
     def after_fork_in_child(self) -> None:
         """Start afresh in a forked child, where every worker is gone.
@@ -340,6 +368,7 @@ class Crew:
         NotStarted rather than left hanging or run twice.
         """
         self._jobs = SimpleQueue()
+        self._spinning = False  # a loop that watched in the parent is gone
         self._lock = allocate_lock()
         self._idle = self._threads = self._active = 0
         self._all_gone = None  # the child's exit has no loop to wait for
@@ -423,13 +452,14 @@ class Crew:
         jobs = self._jobs
         while True:
             item: Any = _GONE
+            seen = self._posted[0]  # before the look: a put after it changes what _wait() watches
             if not jobs.empty():  # a look costs less than a raised Empty
                 try:
                     item = jobs.get_nowait()
                 except Empty:
                     pass  # another loop took it first
             if item is _GONE:
-                item = self._wait()
+                item = self._wait(seen)
                 if item is None:
                     return None
             if item is _STOP:
@@ -443,11 +473,20 @@ class Crew:
                     self.dispatcher.submit_if_open(self.started, ())
                 return item  # type: ignore[no-any-return]
 
-    def _wait(self) -> Any:
-        # Worker thread; the queue looked empty. The next item, or None when
-        # this loop gives its thread back.
+    def _wait(self, seen: int) -> Any:
+        # Worker thread; the queue looked empty after _posted read ``seen``.
+        # The next item, or None when this loop gives its thread back.
         with self._lock:
             self._idle += 1
+        if self._spin and not self._spinning:
+            # Idle (counted so above: submit() starts no loop for a job we
+            # will take), watch for a put before we block. A hint only: the
+            # get below finds the job, or waits for one, either way.
+            self._spinning = True
+            try:
+                _spin_until_posted(self._posted, seen, self._spin)  # noqa: F821 - bound through globals(), see there
+            finally:
+                self._spinning = False
         throttle = self.seats.throttle
         waited = 0.0
         while True:
@@ -541,7 +580,7 @@ class Crew:
                 self._all_gone = allocate_lock()
                 self._all_gone.acquire()
         for _ in range(loops):
-            self._jobs.put(_STOP)
+            self._put(_STOP)
         return dropped
 
     def wait_for_exit(self) -> None:

@@ -7,8 +7,10 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable
 
+import gevent
 import pytest
 from helpers import (
     WAIT,
@@ -189,3 +191,40 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
     expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["a hub that never ran"]
     assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job finished"]), result.stderr
     assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
+
+
+SPIN = 30.0  # seconds a test's loop watches for its next job; each test is done long before
+
+
+def _watching_pool(make_pool: Callable[..., gnotifier.Pool]) -> gnotifier.Pool:
+    from gnotifier import _throttle
+
+    if _throttle.usable_cpus() < 2:
+        pytest.skip("on one CPU a loop never watches for the next job")
+    pool = make_pool(size=1)
+    pool._backend._spin = SPIN  # type: ignore[attr-defined]  # this pool's loops only
+    return pool
+
+
+def test_a_loop_watching_for_its_next_job_lets_the_hub_run_and_takes_the_job_when_it_comes(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    pool = _watching_pool(make_pool)
+    assert pool.work(lambda: 1).get(timeout=WAIT) == 1
+    # The loop, out of jobs, now watches for the next one (compiled; the
+    # pure build blocks at once). It holds no GIL meanwhile: the hub runs a
+    # timer, and the next job is taken as it comes, not when the watch ends.
+    start = time.monotonic()
+    gevent.sleep(0.05)
+    assert pool.work(lambda: 2).get(timeout=WAIT) == 2
+    assert time.monotonic() - start < SPIN / 3
+
+
+def test_a_loop_watching_for_its_next_job_exits_at_once_when_its_pool_shuts_down(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    pool = _watching_pool(make_pool)
+    assert pool.work(lambda: 1).get(timeout=WAIT) == 1
+    assert pool.stats()["threads"] == 1
+    pool.shutdown(wait=True, timeout=WAIT)
+    wait_until(lambda: pool.stats()["threads"] == 0, timeout=SPIN / 3, what="the watching loop to exit")
