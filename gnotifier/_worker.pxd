@@ -46,6 +46,7 @@ cdef class Crew:
 cdef extern from *:
     """
     #if !defined(_WIN32)
+    #include <sched.h>
     #include <time.h>
     #endif
     static CYTHON_INLINE void gnotifier_relax(void) {
@@ -76,6 +77,9 @@ cdef extern from *:
                 break;
             }
             if ((++turns & 63) == 0) {
+                /* Every few microseconds, hand the CPU to a thread that waits
+                   for it: the hub, woken on this CPU, must not wait for us. */
+                sched_yield();
                 clock_gettime(CLOCK_MONOTONIC, &now);
                 if ((double)now.tv_sec + (double)now.tv_nsec * 1e-9 >= end) {
                     break;
