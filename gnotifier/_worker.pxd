@@ -23,6 +23,7 @@ cdef class Crew:
     cdef public bytearray _posted
     cdef public double _spin
     cdef public bint _spinning
+    cdef public Py_ssize_t _spin_skips
     cdef public dict _unstarted
     cdef public set _outstanding
     cdef public object _done

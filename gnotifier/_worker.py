@@ -77,6 +77,9 @@ _GONE = object()
 # ``wake-ups``); one submitted while a loop watches is seen at once. On one
 # CPU the loop would only keep the hub from submitting: it never watches.
 SPIN_SECONDS = 100e-6
+# Idle spells in which a crew's loops block at once after a watch saw no
+# job come: where jobs come seldom, a loop watches in one spell of nine.
+SPIN_BACKOFF = 8
 # A C function that the compiled build calls directly (declared in
 # _worker.pxd), and its pure-Python stand-in, bound through globals() so
 # that Cython does not see a second definition: _spin_until_posted(posted,
@@ -230,6 +233,7 @@ class Crew:
         "_posted",  # bytearray(1), bumped (mod 256) by the hub after each put; watched by a loop about to block
         "_spin",  # seconds a loop out of jobs watches _posted before it blocks; 0: never
         "_spinning",  # whether a loop watches now: one at most; read and written by workers under the GIL
+        "_spin_skips",  # idle spells left in which no loop watches (SPIN_BACKOFF after a watch in vain); workers
         "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
         "_outstanding",  # jobs taken and not yet delivered; hub thread only
         "_done",  # deque of (job, outcome) run by a worker: append in workers, popleft in the hub
@@ -266,6 +270,7 @@ class Crew:
         self._posted = bytearray(1)
         self._spin = SPIN_SECONDS if usable_cpus() >= 2 else 0.0
         self._spinning = False
+        self._spin_skips = 0
         self._unstarted: dict[Job, None] = {}
         self._outstanding: set[Job] = set()
         self._done: deque[tuple[Job, Outcome]] = deque()
@@ -479,14 +484,18 @@ class Crew:
         with self._lock:
             self._idle += 1
         if self._spin and not self._spinning:
-            # Idle (counted so above: submit() starts no loop for a job we
-            # will take), watch for a put before we block. A hint only: the
-            # get below finds the job, or waits for one, either way.
-            self._spinning = True
-            try:
-                _spin_until_posted(self._posted, seen, self._spin)  # noqa: F821 - bound through globals(), see there
-            finally:
-                self._spinning = False
+            if self._spin_skips:
+                self._spin_skips -= 1
+            else:
+                # Idle (counted so above: submit() starts no loop for a job we
+                # will take), watch for a put before we block. A hint only: the
+                # get below finds the job, or waits for one, either way.
+                self._spinning = True
+                try:
+                    if not _spin_until_posted(self._posted, seen, self._spin):  # noqa: F821 - bound through globals(), see there
+                        self._spin_skips = SPIN_BACKOFF
+                finally:
+                    self._spinning = False
         throttle = self.seats.throttle
         waited = 0.0
         while True:

@@ -228,3 +228,18 @@ def test_a_loop_watching_for_its_next_job_exits_at_once_when_its_pool_shuts_down
     assert pool.stats()["threads"] == 1
     pool.shutdown(wait=True, timeout=WAIT)
     wait_until(lambda: pool.stats()["threads"] == 0, timeout=SPIN / 3, what="the watching loop to exit")
+
+
+def test_after_a_watch_in_vain_a_crews_loops_block_at_once_for_a_few_idle_spells(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    from gnotifier import _worker
+
+    pool = _watching_pool(make_pool)
+    crew = pool._backend  # type: ignore[attr-defined]
+    crew._spin = 0.05  # a watch that sees no job ends soon
+    assert pool.work(lambda: 1).get(timeout=WAIT) == 1
+    # Nothing comes while the loop watches: it blocks, and the next spells skip the watch.
+    wait_until(lambda: crew._spin_skips == _worker.SPIN_BACKOFF, timeout=SPIN / 3, what="a watch in vain")
+    assert pool.work(lambda: 2).get(timeout=WAIT) == 2
+    wait_until(lambda: crew._spin_skips == _worker.SPIN_BACKOFF - 1, timeout=SPIN / 3, what="a skipped watch")
