@@ -34,6 +34,7 @@ import time
 from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
 
 from .. import _client
+from .._throttle import _CLOCK_TICKS  # the ticks a second of /proc's CPU times
 from ._load import TIMEOUT, connect, get
 from ._scenarios import Measure, Metrics, percentile
 
@@ -116,11 +117,6 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
-try:
-    _TICKS = float(os.sysconf("SC_CLK_TCK"))  # /proc's CPU times count these a second
-except (AttributeError, ValueError, OSError):  # not a POSIX system
-    _TICKS = 100.0
-
 HubSample = Tuple[float, float, int]  # (monotonic, CPU seconds, times it went to sleep)
 
 
@@ -150,7 +146,7 @@ def hub_sample(pid: int) -> HubSample | None:
         with open(f"/proc/{pid}/task/{pid}/status", "rb") as status:
             lines = status.read().splitlines()
         sleeps = next(int(line.split()[1]) for line in lines if line.startswith(b"voluntary_ctxt_switches:"))
-        return time.monotonic(), (int(fields[11]) + int(fields[12])) / _TICKS, sleeps  # utime + stime
+        return time.monotonic(), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, sleeps  # utime + stime
     except (OSError, IndexError, ValueError, StopIteration):
         return None
 
