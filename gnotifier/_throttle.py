@@ -19,6 +19,13 @@
 # - While the CPUs are busy, the limit comes down again, towards one place
 #   per core: a loop over the limit parks once its job is done. Loops look
 #   after their jobs, so this needs nobody parked.
+# - The limit was raised for jobs that wait; when such a job ends, the job
+#   queued next may compute. The throttle learns what share of its time each
+#   function's jobs keep a CPU busy (its thread's CPU time over its wall
+#   time). A loop above the floor whose job waited starts one that computes
+#   only while the CPUs have room for it, counting the room that other
+#   loops took since the last look; else it parks, and the limit with it.
+#   So eight sleeps ending at once start two hashes, not eight.
 # - The CPUs' time is what the process may use: within a container's CPU
 #   quota (which may be a fraction of a core), less what the hypervisor gave
 #   other machines while these CPUs had work (Linux's steal time, read over
@@ -42,11 +49,12 @@ import os
 import sys
 import time
 from collections import deque
-from typing import Tuple
+from types import BuiltinFunctionType, FunctionType, MethodType
+from typing import Any, Collection, Tuple
 
 from ._native import allocate_lock
 
-__all__ = ["REVIEW_PERIOD", "STEAL_PERIOD", "Throttle", "cgroup_cpu_quota", "stolen_seconds", "usable_cpus"]
+__all__ = ["REVIEW_PERIOD", "STEAL_PERIOD", "Throttle", "cgroup_cpu_quota", "job_key", "stolen_seconds", "usable_cpus"]
 
 # Seconds between two looks at how busy the CPUs are. Linux counts CPU time
 # to the nanosecond; elsewhere it may move in ticks (about 15.6 ms on
@@ -58,6 +66,12 @@ _STALE = 10 * REVIEW_PERIOD
 # loops come in. A quota under a core scales both down: see Throttle.
 BUSY_ROOM = 0.25
 ROOM_TO_GROW = 0.5
+# A job that kept a CPU busy this share of its wall time computes; below it, it waits.
+COMPUTES = 0.5
+# Jobs shorter than this teach nothing: thread CPU clocks move in ticks on some systems.
+_LESSON = 1e-3
+# Functions whose share the throttle remembers; it forgets them all when it knows this many.
+_SHARES = 256
 # Seconds between two reads of the time stolen by the hypervisor: /proc/stat
 # counts it in ticks of 10 ms, which a window of ten reads to a tenth of a core.
 STEAL_PERIOD = 0.1
@@ -136,6 +150,23 @@ def _sample() -> Tuple[float, float]:
     return time.monotonic(), time.process_time()
 
 
+def _job_clock() -> Tuple[float, float]:
+    return time.monotonic(), time.thread_time()
+
+
+def job_key(fn: object) -> object:
+    """What the throttle knows a job's function by: its code, or a builtin's name; None for any
+    other callable. Never the function itself, which may hold on to large data."""
+    kind = type(fn)
+    if kind is FunctionType:
+        return fn.__code__  # type: ignore[attr-defined]
+    if kind is MethodType:
+        return job_key(fn.__func__)  # type: ignore[attr-defined]
+    if kind is BuiltinFunctionType:  # builtin methods too, whose object is not kept
+        return (fn.__module__, fn.__qualname__)  # type: ignore[attr-defined]
+    return None
+
+
 _steal = stolen_seconds  # where a throttle reads the stolen time: tests stand in their own
 
 
@@ -169,10 +200,13 @@ class Throttle:
         "floor",
         "grow_room",
         "limit",
+        "room",
+        "_claimed",
         "_holding",
         "_lock",
         "_mark",
         "_parked",
+        "_shares",
         "_stat_names",
         "_steal_mark",
         "_stolen",
@@ -187,6 +221,9 @@ class Throttle:
         self.grow_room = min(ROOM_TO_GROW, cpus / 2)
         self.limit = self.floor  # read racily by loops after each job
         self._holding = 0  # loops with a place; read racily by loops after each job
+        self.room = cpus  # cores the CPUs had free over the last window; read racily by loops after each job
+        self._claimed = 0.0  # cores taken since the last look by loops whose job waited; under _lock
+        self._shares: dict[object, float] = {}  # job_key(fn) -> the share of its wall time its last job computed
         self._parked: deque[_Parked] = deque()
         self._lock = allocate_lock()
         self._mark = _sample()  # when the current window started: (monotonic, process CPU)
@@ -244,11 +281,37 @@ class Throttle:
             self._holding -= 1
             self._admit()
 
-    def after_job(self) -> None:
-        """Called by a loop holding a place, after each job: a look at the CPUs when one is due, and
-        if the limit came down below the places taken, this loop parks (behind the others)."""
+    @staticmethod
+    def job_starts(fn: object) -> Tuple[object, float, float]:
+        """Called by a loop holding a place, before a job of ``fn``: what after_job() learns from."""
+        return (fn, *_job_clock())
+
+    def after_job(self, started: Tuple[object, float, float] | None = None, queued: Collection[Any] = ()) -> None:
+        """Called by a loop holding a place, after each job (``started`` from job_starts(), ``queued``
+        the jobs not yet taken, oldest first: each has ``fn``).
+
+        Learns what the job did, looks at the CPUs when a look is due, and
+        parks this loop (behind the others) if the limit came down below the
+        places taken, or if its job waited and the one queued next computes
+        where the CPUs have no room for it.
+        """
+        waited = started is not None and self._learn(started)
         if self.limit > self.floor and time.monotonic() - self._mark[0] >= REVIEW_PERIOD:
             self.review()  # only to bring the limit down: parked loops look to bring it up
+        if waited and self._holding > self.floor and queued:  # racy: checked again under the lock
+            share = self._next_share(queued)
+            if share:
+                with self._lock:
+                    fits = self._holding <= self.floor or self.room - self._claimed > self.grow_room
+                    if fits:
+                        self._claimed += share
+                    else:  # the place goes, and the limit with it: only a look finding room brings it back
+                        self._holding -= 1
+                        self.limit = max(self.floor, min(self.limit, self._holding))
+                        self._admit()
+                if not fits:
+                    self.enter()
+                    return
         if self._holding > self.limit:  # racy: checked again under the lock
             with self._lock:
                 if self._holding <= self.limit:
@@ -256,6 +319,34 @@ class Throttle:
                 self._holding -= 1
                 self._admit()
             self.enter()
+
+    def _learn(self, started: Tuple[object, float, float]) -> bool:
+        # What share of its wall time the job just done computed, remembered
+        # for its function; whether it waited. Any loop, unlocked: each dict
+        # operation is atomic, and a lesson lost to a race is learned again.
+        fn, wall, cpu = started
+        now_wall, now_cpu = _job_clock()
+        elapsed = now_wall - wall
+        if elapsed < _LESSON:
+            return False
+        share = (now_cpu - cpu) / elapsed
+        key = job_key(fn)
+        if key is not None:
+            shares = self._shares
+            if len(shares) >= _SHARES and key not in shares:
+                shares.clear()  # functions made on the fly: forget them rather than grow
+            shares[key] = share
+        return share < COMPUTES
+
+    def _next_share(self, queued: Collection[Any]) -> float:
+        # The share of a CPU the oldest queued job is known to keep busy; 0.0 if it waits or nobody knows.
+        try:
+            fn = next(iter(queued)).fn
+        except (StopIteration, RuntimeError):  # taken meanwhile, or the queue changed as we looked
+            return 0.0
+        key = job_key(fn)
+        share = None if key is None else self._shares.get(key)
+        return share if share is not None and share >= COMPUTES else 0.0
 
     def review(self) -> None:
         """Look at how busy the CPUs were since the last look; let more loops in, or fewer."""
@@ -276,6 +367,8 @@ class Throttle:
                 return  # a new window starts now
             used = (now[1] - cpu) / elapsed
             room = self.cpus - self._stolen - used
+            self.room = room
+            self._claimed = 0.0  # what they took shows in the next window
             if room > self.grow_room and self._parked:
                 # The process all but idle: the running jobs wait, so twice as many may; else one more.
                 self.limit = min(self.ceiling, self.limit + (self.limit if used < self.grow_room else 1))
@@ -323,6 +416,8 @@ class Throttle:
         self._parked = deque()
         self._lock = allocate_lock()
         self.limit = self.floor
+        self.room = self.cpus
+        self._claimed = 0.0
         self._mark = _sample()
         self._stolen = 0.0
         self._steal_mark = self._read_steal(self._mark[0])

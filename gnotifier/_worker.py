@@ -406,6 +406,7 @@ class Crew:
         # the thread's dict first. check_cancelled() reads the job from it.
         state: dict[str, Any] = thread_state.__dict__
         state["empty"] = contextvars.Context()  # for jobs whose submitter's was empty
+        begun: Any = None  # where the running job started, for the throttle
         try:
             if throttle is not None:
                 throttle.enter()  # may park: see _throttle.py
@@ -413,10 +414,12 @@ class Crew:
                 job = self._next()
                 if job is None:
                     return
+                if throttle is not None:
+                    begun = throttle.job_starts(job.fn)
                 self._run(job, state)
                 del job
                 if throttle is not None:
-                    throttle.after_job()
+                    throttle.after_job(begun, self._unstarted)
                 if self.seats.waiting:
                     # Another crew waits for a seat on this threadpool: hand
                     # ours over, job by job, rather than keep it while busy.

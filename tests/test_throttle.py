@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import threading
 import time
+import weakref
 from typing import Any, Iterator
 
 import gevent
@@ -12,7 +15,7 @@ from helpers import WAIT, run_in_a_thread_without_a_hub, wait_until
 
 import gnotifier
 from gnotifier import _throttle, _worker
-from gnotifier._throttle import Throttle
+from gnotifier._throttle import Throttle, job_key
 
 
 class FakeCPUs:
@@ -499,3 +502,180 @@ def test_the_stolen_time_is_read_from_proc_stat(tmp_path: Any, monkeypatch: pyte
     monkeypatch.setattr(_throttle, "PROC_STAT", str(tmp_path / "missing"))  # not Linux
     assert _throttle.stolen_seconds() is None
     assert Throttle(ceiling=4, cpus=2)._steal_mark is None  # such a throttle never looks again
+
+
+# -- after a job that waited, the next job may compute -------------------------
+
+
+class JobClock:
+    """Stands in for the clocks a loop reads around its jobs: wall time and its thread's CPU time."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def __call__(self) -> tuple[float, float]:
+        return self.wall, self.cpu
+
+    def job(self, throttle: Throttle, fn: Any, seconds: float, computing: float) -> Any:
+        """A job of ``fn`` that ran ``seconds`` and kept a CPU busy ``computing`` of them."""
+        started = throttle.job_starts(fn)
+        self.wall += seconds
+        self.cpu += seconds * computing
+        return started
+
+
+@pytest.fixture
+def job_clock(monkeypatch: pytest.MonkeyPatch) -> JobClock:
+    clock = JobClock()
+    monkeypatch.setattr(_throttle, "_job_clock", clock)
+    return clock
+
+
+class Queued:
+    """A job in a crew's queue, as the throttle sees it."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+
+def hashing() -> None:
+    """A job that computes."""
+
+
+def sleeping() -> None:
+    """A job that waits."""
+
+
+def throttle_with_room(cpus: FakeCPUs, room: float, holding: int, monkeypatch: pytest.MonkeyPatch) -> Throttle:
+    """Two CPUs with ``room`` cores free at the last look, and ``holding`` loops placed under a raised limit.
+
+    No look follows: what the loops find is what that one found.
+    """
+    throttle = Throttle(ceiling=9, cpus=2)
+    throttle.limit = 9  # raised while the jobs waited
+    for _ in range(holding):
+        throttle.enter()
+    cpus.cores = 2.0 - room
+    wait_for_a_look_to_be_due(throttle)
+    throttle.review()
+    assert throttle.room == pytest.approx(room, abs=0.05)
+    monkeypatch.setattr(_throttle, "REVIEW_PERIOD", 3600.0)
+    return throttle
+
+
+def after_job_in_a_thread(throttle: Throttle, started: Any, queued: list[Queued]) -> threading.Event:
+    done = threading.Event()
+
+    def after() -> None:
+        throttle.after_job(started, queued)
+        done.set()
+
+    threading.Thread(target=after, daemon=True).start()
+    return done
+
+
+def test_a_job_that_waited_makes_way_for_a_queued_job_that_computes_when_the_cpus_have_no_room(
+    cpus: FakeCPUs, job_clock: JobClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttle = throttle_with_room(cpus, room=0.4, holding=4, monkeypatch=monkeypatch)
+    throttle.after_job(job_clock.job(throttle, hashing, 0.05, computing=1.0))  # learns: hashing computes
+    done = after_job_in_a_thread(throttle, job_clock.job(throttle, sleeping, 0.2, computing=0.0), [Queued(hashing)])
+    wait_until(lambda: parked(throttle) == 1, what="the loop whose job waited to park")
+    assert (done.is_set(), throttle.limit) == (False, 3)  # the limit came down with its place
+    throttle.leave()  # a loop exits: its place goes to the parked one
+    assert done.wait(WAIT)
+    assert parked(throttle) == 0
+
+
+def test_loops_whose_jobs_waited_start_as_many_computing_jobs_as_the_cpus_have_room_for(
+    cpus: FakeCPUs, job_clock: JobClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttle = throttle_with_room(cpus, room=1.4, holding=4, monkeypatch=monkeypatch)
+    throttle.after_job(job_clock.job(throttle, hashing, 0.05, computing=1.0))
+    sleeps = [job_clock.job(throttle, sleeping, 0.2, computing=0.01) for _ in range(3)]
+    throttle.after_job(sleeps[0], [Queued(hashing)])  # room for one: it goes on
+    assert (parked(throttle), throttle.limit) == (0, 9)
+    done = after_job_in_a_thread(throttle, sleeps[1], [Queued(hashing)])  # the room is taken
+    wait_until(lambda: parked(throttle) == 1, what="the second loop to park")
+    assert (done.is_set(), throttle.limit) == (False, 3)
+    throttle.leave()  # a loop exits: its place goes to the parked one
+    assert done.wait(WAIT)
+
+
+def test_a_loop_whose_job_waited_goes_on_to_a_job_that_waits_or_that_nobody_knows(
+    cpus: FakeCPUs, job_clock: JobClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttle = throttle_with_room(cpus, room=0.4, holding=4, monkeypatch=monkeypatch)
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.2, computing=0.0))  # learns: sleeping waits
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.2, computing=0.0), [Queued(sleeping)])
+    unknown = functools.partial(hashing)  # a partial is not known by its function
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.2, computing=0.0), [Queued(unknown)])
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.2, computing=0.0), [])
+    assert (parked(throttle), throttle.limit, throttle._holding) == (0, 9, 4)
+
+
+def test_a_loop_whose_job_computed_or_that_is_within_the_floor_goes_on_to_a_job_that_computes(
+    cpus: FakeCPUs, job_clock: JobClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttle = throttle_with_room(cpus, room=0.4, holding=3, monkeypatch=monkeypatch)
+    throttle.after_job(job_clock.job(throttle, hashing, 0.05, computing=1.0), [Queued(hashing)])  # it replaces itself
+    assert (parked(throttle), throttle._holding) == (0, 3)
+    throttle.leave()  # two loops left: within one place per CPU
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.2, computing=0.0), [Queued(hashing)])
+    assert (parked(throttle), throttle._holding) == (0, 2)
+
+
+def test_a_job_too_short_to_time_teaches_nothing_and_counts_as_no_wait(
+    cpus: FakeCPUs, job_clock: JobClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    throttle = throttle_with_room(cpus, room=0.4, holding=4, monkeypatch=monkeypatch)
+    throttle.after_job(job_clock.job(throttle, hashing, 0.05, computing=1.0))
+    throttle.after_job(job_clock.job(throttle, sleeping, 0.0005, computing=0.0), [Queued(hashing)])
+    assert (parked(throttle), throttle._holding) == (0, 4)
+    assert job_key(sleeping) not in throttle._shares
+
+
+def test_the_throttle_knows_functions_by_their_code_and_keeps_no_data_of_theirs_alive() -> None:
+    class Data:
+        def method(self) -> None:
+            """A job that is a bound method."""
+
+    data = Data()
+    alive = weakref.ref(data)
+    assert job_key(data.method) is Data.method.__code__
+    closure = (lambda held: lambda: held)(data)
+    key = job_key(closure)
+    assert key is closure.__code__
+    assert job_key(time.sleep) == ("time", "sleep")
+    assert job_key(functools.partial(hashing)) is None
+    assert job_key(Queued(hashing)) is None  # any other callable, or not one
+    del data, closure
+    gc.collect()
+    assert alive() is None  # the keys hold code and names only
+
+
+def test_the_functions_the_throttle_remembers_are_bounded(cpus: FakeCPUs, job_clock: JobClock) -> None:
+    throttle = Throttle(ceiling=9, cpus=2)
+    throttle.enter()
+    made = []
+    for n in range(_throttle._SHARES + 10):  # functions made on the fly, each with code of its own
+        namespace: dict[str, Any] = {}
+        exec(f"def job_{n}(): pass", namespace)
+        made.append(namespace[f"job_{n}"])
+        throttle.after_job(job_clock.job(throttle, made[-1], 0.01, computing=1.0))
+    assert 0 < len(throttle._shares) <= _throttle._SHARES
+    assert job_key(made[-1]) in throttle._shares
+
+
+def test_the_default_pools_loops_teach_the_throttle_what_each_function_does() -> None:
+    def napping() -> None:
+        time.sleep(0.02)
+
+    def main() -> Any:
+        gnotifier.default_pool().work(napping).get(timeout=WAIT)
+        seats = _worker.shared_seats(gevent.get_hub())
+        return seats.throttle._shares.get(job_key(napping))  # type: ignore[union-attr]
+
+    share = run_in_a_thread_without_a_hub(main, timeout=15)
+    assert share is not None and share < _throttle.COMPUTES
