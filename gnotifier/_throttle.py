@@ -283,8 +283,11 @@ class Throttle:
 
     @staticmethod
     def job_starts(fn: object) -> Tuple[object, float, float]:
-        """Called by a loop holding a place, before a job of ``fn``: what after_job() learns from."""
-        return (fn, *_job_clock())
+        """Called by a loop holding a place, before a job of ``fn``: what after_job() learns from.
+
+        Holds the function's key, never the function, which must not outlive its job.
+        """
+        return (job_key(fn), *_job_clock())
 
     def after_job(self, started: Tuple[object, float, float] | None = None, queued: Collection[Any] = ()) -> None:
         """Called by a loop holding a place, after each job (``started`` from job_starts(), ``queued``
@@ -324,13 +327,12 @@ class Throttle:
         # What share of its wall time the job just done computed, remembered
         # for its function; whether it waited. Any loop, unlocked: each dict
         # operation is atomic, and a lesson lost to a race is learned again.
-        fn, wall, cpu = started
+        key, wall, cpu = started
         now_wall, now_cpu = _job_clock()
         elapsed = now_wall - wall
         if elapsed < _LESSON:
             return False
         share = (now_cpu - cpu) / elapsed
-        key = job_key(fn)
         if key is not None:
             shares = self._shares
             if len(shares) >= _SHARES and key not in shares:
