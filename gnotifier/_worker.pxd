@@ -24,6 +24,7 @@ cdef class Crew:
     cdef public double _spin
     cdef public bint _spinning
     cdef public Py_ssize_t _spin_skips
+    cdef public double _grace
     cdef public dict _unstarted
     cdef public set _outstanding
     cdef public object _done
@@ -43,7 +44,9 @@ cdef class Crew:
     cpdef _next(self)
 
 # Watches posted[0] without the GIL until it differs from ``seen`` or
-# ``seconds`` pass; whether it changed. See _spin_until_posted in _worker.py.
+# ``seconds`` pass, then, if it changed, ``grace`` seconds more before it
+# takes the GIL back: 0 if nothing came, else 1, or 2 if it then waited for
+# the GIL. See _spin_until_posted in _worker.py.
 cdef extern from *:
     """
     #if !defined(_WIN32)
@@ -57,21 +60,32 @@ cdef extern from *:
         __asm__ __volatile__("yield");
     #endif
     }
-    static int gnotifier_spin_until_posted(PyObject *posted, int seen, double seconds) {
+    #if !defined(_WIN32) && defined(CLOCK_MONOTONIC)
+    /* Seconds above which taking the GIL back was a wait, not a formality:
+       a free GIL takes well under a microsecond, a thread wake-up several. */
+    #define GNOTIFIER_GIL_WAITED 2e-6
+    static CYTHON_INLINE double gnotifier_now(void) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+    }
+    #endif
+    static int gnotifier_spin_until_posted(PyObject *posted, int seen, double seconds, double grace) {
     #if defined(_WIN32) || !defined(CLOCK_MONOTONIC)
         return 0;  /* no monotonic clock to bound the watch with: block at once */
     #else
         volatile unsigned char *flag = (volatile unsigned char *)PyByteArray_AS_STRING(posted);
-        struct timespec now;
         double end;
         unsigned int turns = 0;
         int changed = 0;
         if (seconds <= 0) {
             return 0;
         }
+    #if defined(Py_GIL_DISABLED)
+        grace = 0;  /* no GIL to wait for */
+    #endif
         Py_BEGIN_ALLOW_THREADS
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        end = (double)now.tv_sec + (double)now.tv_nsec * 1e-9 + seconds;
+        end = gnotifier_now() + seconds;
         for (;;) {
             if (*flag != (unsigned char)seen) {
                 changed = 1;
@@ -81,16 +95,29 @@ cdef extern from *:
                 /* Every few microseconds, hand the CPU to a thread that waits
                    for it: the hub, woken on this CPU, must not wait for us. */
                 sched_yield();
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                if ((double)now.tv_sec + (double)now.tv_nsec * 1e-9 >= end) {
+                if (gnotifier_now() >= end) {
                     break;
                 }
             }
             gnotifier_relax();
         }
+        if (changed && grace > 0) {
+            /* The hub bumped the flag holding the GIL; asked for it now, we
+               would sleep until the hub lets go of it and then pay a thread
+               wake-up. It lets go within microseconds when it goes on to
+               wait for the job, so watch a little longer first. */
+            end = gnotifier_now() + grace;
+            while (gnotifier_now() < end) {
+                gnotifier_relax();
+            }
+        }
+        end = gnotifier_now();
         Py_END_ALLOW_THREADS
+        if (changed && gnotifier_now() - end > GNOTIFIER_GIL_WAITED) {
+            changed = 2;  /* the GIL was not free: we slept for it */
+        }
         return changed;
     #endif
     }
     """
-    bint _spin_until_posted "gnotifier_spin_until_posted" (bytearray posted, int seen, double seconds)
+    int _spin_until_posted "gnotifier_spin_until_posted" (bytearray posted, int seen, double seconds, double grace)

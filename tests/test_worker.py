@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -243,3 +244,58 @@ def test_after_a_watch_in_vain_a_crews_loops_block_at_once_for_a_few_idle_spells
     wait_until(lambda: crew._spin_skips == _worker.SPIN_BACKOFF, timeout=SPIN / 3, what="a watch in vain")
     assert pool.work(lambda: 2).get(timeout=WAIT) == 2
     wait_until(lambda: crew._spin_skips == _worker.SPIN_BACKOFF - 1, timeout=SPIN / 3, what="a skipped watch")
+
+
+def _voluntary_switches(tid: int) -> int:
+    # How often the thread went to sleep (blocked) and was woken again.
+    with open(f"/proc/self/task/{tid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="counts context switches through Linux's /proc")
+def test_a_loop_watching_for_its_next_job_takes_it_without_sleeping_for_the_gil(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    if not gnotifier._compiled:
+        pytest.skip("the pure-Python build blocks at once: it cannot watch without the GIL")
+    pool = _watching_pool(make_pool)
+    tid = pool.work(threading.get_native_id).get(timeout=WAIT)
+    # The hub posts each job holding the GIL and lets go of it as it waits
+    # for the job. A loop that asked for the GIL as soon as it saw the job
+    # would sleep until then, every time: the wake-up its watch was to save.
+    before = _voluntary_switches(tid)
+    trips = 200
+    for _ in range(trips):
+        assert pool.work(threading.get_native_id).get(timeout=WAIT) == tid
+    slept = _voluntary_switches(tid) - before
+    assert slept < trips // 2, f"the loop slept in {slept} of {trips} round trips"
+
+
+def test_a_crew_learns_how_long_a_loop_that_saw_its_job_watches_before_it_takes_the_gil(
+    make_pool: Callable[..., gnotifier.Pool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnotifier import _worker
+
+    if gnotifier._compiled:
+        pytest.skip("the compiled build calls its C watch directly")
+    pool = _watching_pool(make_pool)
+    least, expected, most = _worker.GIL_GRACE
+    graces: queue.Queue[float] = queue.Queue()
+    answers: queue.Queue[int] = queue.Queue()
+
+    def watch(posted: bytearray, seen: int, seconds: float, grace: float) -> int:
+        graces.put(grace)
+        return answers.get(timeout=WAIT)
+
+    monkeypatch.setattr(_worker, "_spin_until_posted", watch)
+    # Twice as long after the GIL was still held when the job came, a tenth
+    # less after it was free; never outside the bounds.
+    seen = []
+    for answer in [_worker._CAME_GIL_BUSY] * 6 + [_worker._CAME] * 40:
+        assert pool.work(lambda: None).get(timeout=WAIT) is None  # the loop then watches
+        grace = graces.get(timeout=WAIT)
+        assert grace == pytest.approx(expected)
+        seen.append(grace)
+        answers.put(answer)  # "a job came"; the loop blocks on its queue for it
+        expected = min(most, 2 * expected) if answer == _worker._CAME_GIL_BUSY else max(least, 0.9 * expected)
+    assert max(seen) == most and min(seen) == least
