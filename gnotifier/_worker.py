@@ -84,8 +84,8 @@ SPIN_SECONDS = 100e-6
 # microseconds: a few after get(), more after get(timeout=). So each crew
 # learns how long: twice as long after a loop still had to wait for the
 # GIL, a tenth less after it did not, within these bounds. (Bench A: a
-# round trip took 25-35 us against 68 us, and the loop slept in 1 of 100
-# instead of every one.)
+# round trip took 25-35 us against 68 us, and the loop slept in about 1 of
+# 10 instead of every one.)
 GIL_GRACE = (0.5e-6, 5e-6, 25e-6)  # least, first, most
 # Idle spells in which a crew's loops block at once after a watch saw no
 # job come: where jobs come seldom, a loop watches in one spell of nine.
