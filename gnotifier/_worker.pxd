@@ -20,6 +20,7 @@ cdef class Crew:
     cdef readonly object deliver
     cdef readonly object started
     cdef public object _jobs
+    cdef public object _handoff
     cdef public bytearray _posted
     cdef public double _spin
     cdef public bint _spinning

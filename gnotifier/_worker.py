@@ -10,9 +10,11 @@
 # A Crew owns a native job queue and up to ``size`` worker loops. Each worker
 # loop runs as one task of a gevent ThreadPool (the hub's ``hub.threadpool``
 # or a pool's own), so it is a real OS thread also after patch_all(). A loop
-# takes job after job from the native queue; a finished job's outcome goes
-# back to the hub through the dispatcher. There is no watcher and no
-# greenlet per job.
+# takes job after job from the native queue; one out of jobs first watches
+# for the next for a while (see _wait()), and the hub hands a job to it
+# directly rather than through the queue, which would also wake a loop
+# that sleeps there. A finished job's outcome goes back to the hub through
+# the dispatcher. There is no watcher and no greenlet per job.
 #
 # One job's road: Pool.work() -> Crew.submit() (hub) -> native queue ->
 # _next() and _run() (worker) -> _done and the dispatcher -> Crew._finish() (hub) ->
@@ -39,7 +41,8 @@
 # - Under the GIL, SimpleQueue.put/get_nowait and dict.pop are atomic, and
 #   plain attribute reads and writes are seen by every thread in program
 #   order. A job is claimed by whoever pops it from ``_unstarted`` first: a
-#   worker about to run it, or cancel(). No lock is taken per job.
+#   worker about to run it, or cancel(). No lock is taken per job but the
+#   moment's one that hands a job to a watching loop (_put()).
 # - A worker loop is one task of a gevent ThreadPool, run without a
 #   watcher of its own (_gevent.run_on_threadpool()), so an idle worker
 #   keeps no loop alive.
@@ -243,6 +246,7 @@ class Crew:
         "deliver",  # the pool's deliver(job, outcome); hub thread; read-only
         "started",  # the pool's callback() as a loop claims a job, run in the hub; read-only
         "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
+        "_handoff",  # a Job put for the loop that watches, or None; guarded by _lock (see _put())
         "_posted",  # bytearray(1), bumped (mod 256) by the hub after each put; watched by a loop about to block
         "_spin",  # seconds a loop out of jobs watches _posted before it blocks; 0: never
         "_spinning",  # whether a loop watches now: one at most; read and written by workers under the GIL
@@ -281,6 +285,7 @@ class Crew:
         self.deliver = deliver
         self.started = started
         self._jobs: SimpleQueue[Any] = SimpleQueue()
+        self._handoff: Job | None = None
         self._posted = bytearray(1)
         self._spin = SPIN_SECONDS if usable_cpus() >= 2 else 0.0
         self._spinning = False
@@ -323,7 +328,23 @@ class Crew:
 
     def _put(self, item: Any) -> None:
         # Any thread: queue ``item``, then bump _posted for a loop that watches it (see _wait()).
-        self._jobs.put(item)
+        # A job goes to the loop that watches, if one does and has none yet:
+        # put in the queue, it would also wake a loop that blocks there,
+        # which then races the watching one for it, or finds it gone and
+        # blocks again. Under the lock: a loop clears _spinning and then
+        # takes the handoff under it, so a job handed off is always taken.
+        handed = False
+        if self._spinning and item is not _STOP:  # racy: checked again under the lock
+            lock = self._lock  # acquire()/release() rather than ``with``: see Dispatcher._wake()
+            lock.acquire()
+            try:
+                if self._spinning and self._handoff is None:
+                    self._handoff = item
+                    handed = True
+            finally:
+                lock.release()
+        if not handed:
+            self._jobs.put(item)
         posted = self._posted
         posted[0] = (posted[0] + 1) & 255  # after the put: a loop that sees it changed finds the item
 
@@ -388,6 +409,7 @@ class Crew:
         NotStarted rather than left hanging or run twice.
         """
         self._jobs = SimpleQueue()
+        self._handoff = None
         self._spinning = False  # a loop that watched in the parent is gone
         self._lock = allocate_lock()
         self._idle = self._threads = self._active = 0
@@ -506,19 +528,26 @@ class Crew:
                 self._spin_skips -= 1
             else:
                 # Idle (counted so above: submit() starts no loop for a job we
-                # will take), watch for a put before we block. A hint only: the
-                # get below finds the job, or waits for one, either way.
+                # will take), watch for a put before we block: a job handed
+                # off to us, or one put in the queue, which the get below
+                # finds (or waits for) either way.
                 self._spinning = True
                 try:
                     came = _spin_until_posted(self._posted, seen, self._spin, self._grace)  # noqa: F821 - bound through globals(), see there
-                    if came == _IN_VAIN:
-                        self._spin_skips = SPIN_BACKOFF
-                    elif came == _CAME_GIL_BUSY:
-                        self._grace = min(GIL_GRACE[2], 2.0 * self._grace)
-                    else:
-                        self._grace = max(GIL_GRACE[0], 0.9 * self._grace)
-                finally:
-                    self._spinning = False
+                except BaseException:
+                    self._stop_watching(requeue=True)
+                    raise
+                handed = self._stop_watching()
+                if came == _IN_VAIN:
+                    self._spin_skips = SPIN_BACKOFF
+                elif came == _CAME_GIL_BUSY:
+                    self._grace = min(GIL_GRACE[2], 2.0 * self._grace)
+                else:
+                    self._grace = max(GIL_GRACE[0], 0.9 * self._grace)
+                if handed is not None:
+                    with self._lock:
+                        self._idle -= 1  # before the claim in _next(): see submit()
+                    return handed
         throttle = self.seats.throttle
         waited = 0.0
         while True:
@@ -552,6 +581,19 @@ class Crew:
                 # Before the claim in _next(): see submit().
                 self._idle -= 1
             return item
+
+    def _stop_watching(self, requeue: bool = False) -> Job | None:
+        # Worker thread, after a watch: the job handed off to this loop, if
+        # any. Once _spinning is cleared under the lock, no job is handed off
+        # any more, so the one taken with it is the last. With ``requeue``
+        # (the loop is failing) it goes in the queue instead, for another loop.
+        with self._lock:
+            self._spinning = False
+            job, self._handoff = self._handoff, None
+        if requeue and job is not None:
+            self._put(job)
+            return None
+        return job
 
     def _run(self, job: Job, state: dict[str, Any]) -> None:
         # Worker thread; ``state`` is this thread's dict of thread_state. The

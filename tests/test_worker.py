@@ -197,12 +197,14 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
 SPIN = 30.0  # seconds a test's loop watches for its next job; each test is done long before
 
 
-def _watching_pool(make_pool: Callable[..., gnotifier.Pool]) -> gnotifier.Pool:
+def _watching_pool(make_pool: Callable[..., gnotifier.Pool], size: int = 1, real_watch: bool = False) -> gnotifier.Pool:
     from gnotifier import _throttle
 
+    if real_watch and not gnotifier._compiled:
+        pytest.skip("the pure-Python build blocks at once: it cannot watch without the GIL")
     if _throttle.usable_cpus() < 2:
         pytest.skip("on one CPU a loop never watches for the next job")
-    pool = make_pool(size=1)
+    pool = make_pool(size=size)
     pool._backend._spin = SPIN  # type: ignore[attr-defined]  # this pool's loops only
     return pool
 
@@ -252,17 +254,20 @@ def _voluntary_switches(tid: int) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="counts context switches through Linux's /proc")
+counts_switches = pytest.mark.skipif(
+    not os.path.exists("/proc/self/task"), reason="counts context switches through Linux's /proc"
+)
+
+
+@counts_switches
 def test_a_loop_watching_for_its_next_job_takes_it_without_sleeping_for_the_gil(
     make_pool: Callable[..., gnotifier.Pool],
 ) -> None:
-    if not gnotifier._compiled:
-        pytest.skip("the pure-Python build blocks at once: it cannot watch without the GIL")
     if "corecext" not in type(gevent.get_hub().loop).__module__:
         # cffi lets go of the GIL around each call into C, so the loop's
         # wake-up of the hub itself puts the loop to sleep for the GIL.
         pytest.skip("on the cffi loops the loop's wake-up of the hub lets go of the GIL too")
-    pool = _watching_pool(make_pool)
+    pool = _watching_pool(make_pool, real_watch=True)
     tid = pool.work(threading.get_native_id).get(timeout=WAIT)
     # The hub posts each job holding the GIL and lets go of it as it waits
     # for the job. A loop that asked for the GIL as soon as it saw the job
@@ -275,13 +280,16 @@ def test_a_loop_watching_for_its_next_job_takes_it_without_sleeping_for_the_gil(
     assert slept < trips // 2, f"the loop slept in {slept} of {trips} round trips"
 
 
+# Tests that stand in for the watch itself: the compiled build calls its C function directly.
+fake_watch = pytest.mark.skipif(gnotifier._compiled, reason="the compiled build calls its C watch directly")
+
+
+@fake_watch
 def test_a_crew_learns_how_long_a_loop_that_saw_its_job_watches_before_it_takes_the_gil(
     make_pool: Callable[..., gnotifier.Pool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gnotifier import _worker
 
-    if gnotifier._compiled:
-        pytest.skip("the compiled build calls its C watch directly")
     pool = _watching_pool(make_pool)
     least, expected, most = _worker.GIL_GRACE
     graces: queue.Queue[float] = queue.Queue()
@@ -303,3 +311,76 @@ def test_a_crew_learns_how_long_a_loop_that_saw_its_job_watches_before_it_takes_
         answers.put(answer)  # "a job came"; the loop blocks on its queue for it
         expected = min(most, 2 * expected) if answer == _worker._CAME_GIL_BUSY else max(least, 0.9 * expected)
     assert max(seen) == most and min(seen) == least
+
+
+@counts_switches
+def test_a_job_goes_to_the_loop_that_watches_and_wakes_no_loop_that_sleeps(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    pool = _watching_pool(make_pool, size=3, real_watch=True)
+    together = threading.Barrier(3, timeout=WAIT)
+
+    def meet() -> int:
+        together.wait()
+        return threading.get_native_id()
+
+    # Three loops, then all three idle: one watches, two sleep on the queue.
+    loops = set(gnotifier.Promise.all([pool.work(meet) for _ in range(3)]).get(timeout=WAIT))
+    assert len(loops) == 3
+    before = {tid: _voluntary_switches(tid) for tid in loops}
+    trips = 200
+    ran = [pool.work(threading.get_native_id).get(timeout=WAIT) for _ in range(trips)]
+    watcher = max(loops, key=ran.count)
+    # A job put in the queue would wake a sleeping loop, every time.
+    woken = sum(_voluntary_switches(tid) - before[tid] for tid in loops - {watcher})
+    assert ran.count(watcher) > trips * 9 // 10 and woken < trips // 4, (ran.count(watcher), woken)
+
+
+@fake_watch
+def test_a_job_submitted_as_the_loop_stops_watching_goes_in_the_queue_and_runs(
+    make_pool: Callable[..., gnotifier.Pool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnotifier import _worker
+
+    pool = _watching_pool(make_pool)
+    crew = pool._backend  # type: ignore[attr-defined]
+    assert pool.work(lambda: 1).get(timeout=WAIT) == 1
+    armed, watching, looked, stopped = (threading.Event() for _ in range(4))
+    hub = threading.get_ident()
+
+    def watch(posted: bytearray, seen: int, seconds: float, grace: float) -> int:
+        watching.set()
+        assert looked.wait(WAIT)  # the hub saw us watching...
+        return _worker._IN_VAIN  # ...and we stop before it takes the lock
+
+    class Lock:
+        # The crew's lock, which holds the hub back from the handoff until
+        # the loop has stopped watching: then it must put the job in the queue.
+        def __init__(self, lock: Any) -> None:
+            self.lock = lock
+
+        def acquire(self, *args: Any) -> bool:
+            if threading.get_ident() == hub and armed.is_set() and not looked.is_set():
+                looked.set()
+                assert stopped.wait(WAIT)
+            return bool(self.lock.acquire(*args))
+
+        def release(self) -> None:
+            self.lock.release()
+            if threading.get_ident() != hub and looked.is_set():
+                stopped.set()
+
+        def __enter__(self) -> bool:
+            return self.acquire()
+
+        def __exit__(self, *exc_info: object) -> None:
+            self.release()
+
+    monkeypatch.setattr(_worker, "_spin_until_posted", watch)
+    crew._lock = Lock(crew._lock)
+    crew._spin_skips = 0  # the stand-in's watch was in vain; the loop now blocks on the queue
+    assert pool.work(lambda: 2).get(timeout=WAIT) == 2  # then watches again, with ``watch``
+    assert watching.wait(WAIT)
+    armed.set()  # the hub's next look at the lock is the one in work() below
+    assert pool.work(lambda: 3).get(timeout=WAIT) == 3
+    assert (looked.is_set(), stopped.is_set(), crew._handoff) == (True, True, None)
