@@ -41,8 +41,8 @@
 # - Under the GIL, SimpleQueue.put/get_nowait and dict.pop are atomic, and
 #   plain attribute reads and writes are seen by every thread in program
 #   order. A job is claimed by whoever pops it from ``_unstarted`` first: a
-#   worker about to run it, or cancel(). No lock is taken per job but the
-#   moment's one that hands a job to a watching loop (_put()).
+#   worker about to run it, or cancel(). No lock is taken per job, except
+#   briefly to hand one to a loop that watches for it (_put()).
 # - A worker loop is one task of a gevent ThreadPool, run without a
 #   watcher of its own (_gevent.run_on_threadpool()), so an idle worker
 #   keeps no loop alive.
@@ -545,8 +545,6 @@ class Crew:
                 else:
                     self._grace = max(GIL_GRACE[0], 0.9 * self._grace)
                 if handed is not None:
-                    with self._lock:
-                        self._idle -= 1  # before the claim in _next(): see submit()
                     return handed
         throttle = self.seats.throttle
         waited = 0.0
@@ -590,6 +588,8 @@ class Crew:
         with self._lock:
             self._spinning = False
             job, self._handoff = self._handoff, None
+            if job is not None and not requeue:
+                self._idle -= 1  # taken: before the claim in _next(), see submit()
         if requeue and job is not None:
             self._put(job)
             return None
