@@ -9,6 +9,7 @@ cdef class Dispatcher:
     cdef public object _state
     cdef public object _lock
     cdef public object _watcher
+    cdef public int _fd
     cdef public Py_ssize_t _holds
     cdef public bint _ref
     cdef public bint _backlog_held
@@ -20,9 +21,9 @@ cdef class Dispatcher:
     cdef public object checked
     cdef object __weakref__
 
-    cpdef submit(self, fn, tuple args)
-    cpdef bint submit_if_open(self, fn, tuple args)
-    cpdef _wake(self)
+    cpdef submit(self, fn, tuple args, bint keep_gil=*)
+    cpdef bint submit_if_open(self, fn, tuple args, bint keep_gil=*)
+    cpdef _wake(self, bint keep_gil=*)
     @cython.locals(batch=Py_ssize_t)
     cpdef _drain(self)
     cpdef hold(self)
@@ -56,3 +57,16 @@ cdef extern from *:
     }
     """
     void _untrack_atomic "gnotifier_untrack_atomic" (tuple)
+
+# Adds 1 to an eventfd, holding the GIL; see _write_one in _dispatch.py.
+cdef extern from *:
+    """
+    #ifdef _WIN32
+    static int gnotifier_write_one(int fd) { (void)fd; return -1; }
+    #else
+    #include <stdint.h>
+    #include <unistd.h>
+    static int gnotifier_write_one(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
+    #endif
+    """
+    int _write_one "gnotifier_write_one" (int fd)

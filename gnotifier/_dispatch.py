@@ -1,8 +1,8 @@
 # The per-hub dispatcher: the one road from any thread into a hub.
 #
 # Every hub gnotifier touches gets exactly one Dispatcher: a deque that any
-# thread appends ``(fn, args)`` to, and one ``loop.async_()`` watcher that
-# wakes the hub to drain the deque in batches. Notifier triggers,
+# thread appends ``(fn, args)`` to, and one watcher that wakes the hub to
+# drain the deque in batches. Notifier triggers,
 # ``call_soon_threadsafe``, ``call_in_hub`` and the delivery of every
 # ``work()`` result travel this road; nothing else in gnotifier makes
 # watchers per job.
@@ -43,6 +43,20 @@
 #   still queued, whose callables refer back to it, is never collected.
 # - ``async_().send()`` is the only loop call safe off the hub's thread; the
 #   watcher is created, ref'd, unref'd and closed in the hub's thread only.
+# - The wake-up: on gevent's compiled libev loop, ``send()`` keeps the GIL
+#   while it wakes the hub, which then sleeps a second time, in the GIL,
+#   until the sender lets go of it. There, where the OS has an eventfd, the
+#   watcher is an io watcher over the dispatcher's own eventfd instead, and
+#   a thread wakes the hub with ``os.write()``, which lets go of the GIL
+#   around the syscall: in bench C a wake-up then took 13-14 us, against
+#   20-21 us through ``send()``. Two kinds of thread keep the GIL as they
+#   write: the hub's own, which would otherwise wait for it behind any
+#   thread that took it, and a pool's worker, which runs on at once: while
+#   it waited for the GIL, the hub would submit the next job before the
+#   worker watched for it, and wake another worker. On the cffi loops,
+#   which let go of the GIL around ``send()`` already, the eventfd was no
+#   faster, and the watcher stays an ``async_()``. A forked child gets an
+#   eventfd of its own.
 # - Every hub is destroyed through ``Hub.destroy``; wrapping it on the class
 #   lets a dispatcher close before the loop is torn down, and lets a hub
 #   being destroyed refuse new dispatchers.
@@ -57,7 +71,13 @@ from typing import Any, Callable, TypedDict
 from gevent.hub import Hub, reinit
 
 from ._errors import HubClosed
-from ._gevent import before_hub_destroy, get_hub_if_exists, hub_threadpool_if_made, retire_fork_watcher
+from ._gevent import (
+    async_send_keeps_gil,
+    before_hub_destroy,
+    get_hub_if_exists,
+    hub_threadpool_if_made,
+    retire_fork_watcher,
+)
 from ._native import allocate_lock, get_ident, sleep, thread_local
 
 __all__ = [
@@ -115,8 +135,11 @@ _backlog_high = BACKLOG_HIGH
 _create_lock = allocate_lock()
 
 _STARTING, _OPEN, _CLOSED = "starting", "open", "closed"
+# The wake-up through an eventfd (see the header); None where the OS has none.
+_eventfd: Callable[..., int] | None = getattr(os, "eventfd", None)
+_ONE = (1).to_bytes(8, sys.byteorder)  # what a write adds to an eventfd's count
 _UNCHECKED: Any = object()  # Dispatcher.checked when no callable is; None is one a caller may pass
-# Three C functions that the compiled build calls directly (declared in
+# Four C functions that the compiled build calls directly (declared in
 # _dispatch.pxd), and their pure-Python stand-ins, bound through globals()
 # so that Cython does not see a second definition:
 # - _untrack, PyObject_GC_UnTrack: a queued (fn, args) pair need not be
@@ -131,9 +154,13 @@ _UNCHECKED: Any = object()  # Dispatcher.checked when no callable is; None is on
 #   Arguments that may hold references stay tracked.
 # - _thread_ident, PyThread_get_thread_ident: get_ident() without a call
 #   through Python and an int object per call.
+# - _write_one, gnotifier_write_one: adds 1 to an eventfd holding the GIL,
+#   where os.write() lets go of it.
 _untrack: Callable[[object], None]
 _untrack_atomic: Callable[[tuple[Any, ...]], None]
 _thread_ident: Callable[[], int]
+_write_one: Callable[[int], object]
+globals().update(_write_one=lambda fd: os.write(fd, _ONE))
 globals().update(_untrack=lambda pair: None, _untrack_atomic=lambda args: None, _thread_ident=get_ident)
 
 
@@ -146,8 +173,9 @@ class Dispatcher:
         "_calls",  # deque of (fn, args): append from any thread, popleft in the hub
         "_wakeup_pending",  # True while a send() is on its way; set by senders, cleared by the drain
         "_state",  # _STARTING, _OPEN or _CLOSED; written under _lock, read racily
-        "_lock",  # guards _state changes and every send()/close() of _watcher
-        "_watcher",  # the loop.async_() watcher; None until _start() ran in the hub
+        "_lock",  # guards _state changes and every wake-up through and close() of _watcher
+        "_watcher",  # the loop's io or async_ watcher; None until _start() ran in the hub
+        "_fd",  # the eventfd the io watcher waits on, or -1 for an async_ watcher; see _start()
         "_holds",  # outstanding holds; hub thread only
         "_ref",  # whether _watcher is ref'd; hub thread only
         "_backlog_held",  # whether a hold covers calls left for the next drain; hub thread only
@@ -169,6 +197,7 @@ class Dispatcher:
         self._state = _STARTING
         self._lock = allocate_lock()
         self._watcher: Any = None
+        self._fd = -1
         self._holds = 0
         self._ref = False
         self._backlog_held = False
@@ -192,31 +221,53 @@ class Dispatcher:
 
     def _start(self) -> None:
         # Hub thread only.
-        watcher: Any = self.hub.loop.async_()
-        watcher.start(self._wakeup)
-        # Idle until something holds it; libuv makes async_ watchers ref'd.
-        watcher.ref = False
+        watcher, fd = self._new_watcher(False)
         with self._lock:
             if self._state is not _STARTING:
-                watcher.close()
+                self._close_watcher(watcher, fd)
                 return
-            self._watcher = watcher
+            self._watcher, self._fd = watcher, fd
             self._state = _OPEN
         self._drain()
+
+    def _new_watcher(self, ref: bool) -> tuple[Any, int]:
+        # Hub thread only: the watcher, started, and its eventfd or -1 (see the header).
+        loop = self.hub.loop
+        fd = -1
+        if _eventfd is not None and async_send_keeps_gil(loop):
+            fd = _eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        try:
+            watcher: Any = loop.io(fd, 1) if fd >= 0 else loop.async_()
+            watcher.start(self._wakeup)
+            # Idle until something holds it; libuv makes async_ watchers ref'd.
+            watcher.ref = ref
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
+        return watcher, fd
+
+    @staticmethod
+    def _close_watcher(watcher: Any, fd: int) -> None:
+        # Hub thread only; no thread may wake through them any more.
+        watcher.close()
+        if fd >= 0:
+            os.close(fd)
 
     @property
     def closed(self) -> bool:
         """Whether the hub was destroyed. Safe to call from any thread."""
         return self._state is _CLOSED
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], keep_gil: bool = False) -> None:
         """Queue ``fn(*args)`` to run in the hub. Safe to call from any thread.
 
-        Never blocks beyond a lock held for one ``send()``, except that a
+        Never blocks beyond a lock held for one wake-up, except that a
         foreign thread steps aside briefly while the hub drains a flood
         (flow control, see the header). The hot path is an append and three
         attribute reads: calls from a busy thread ride on the wakeup the
-        first of them sent.
+        first of them sent. ``keep_gil``: the caller keeps the GIL while it
+        wakes the hub, as a pool's worker does (see the header).
 
         Raises:
             HubClosed: the hub was destroyed; the call will not run.
@@ -230,7 +281,7 @@ class Dispatcher:
             self._withdraw(call)  # raises, unless close() took the call in time
         # The wakeup last: the hub's thread, woken, needs the GIL we hold.
         if not self._wakeup_pending:
-            self._wake()
+            self._wake(keep_gil)
         if len(calls) > _backlog_high:
             self._back_off()
 
@@ -256,7 +307,7 @@ class Dispatcher:
                     self._stalled_at = self._slices
                     return
 
-    def _wake(self) -> None:
+    def _wake(self, keep_gil: bool = False) -> None:
         # Any thread. The drain clears the flag *before* it reads the deque,
         # so while the flag is set a wakeup is still ahead of every call
         # appended so far.
@@ -269,7 +320,12 @@ class Dispatcher:
         lock.acquire()
         try:
             if self._state is _OPEN:
-                self._watcher.send()
+                if self._fd < 0:
+                    self._watcher.send()
+                elif keep_gil or _thread_ident() == self.thread_ident:  # noqa: F821 - see globals()
+                    _write_one(self._fd)  # noqa: F821 - bound through globals(), see there
+                else:
+                    os.write(self._fd, _ONE)  # lets go of the GIL: see the header
             # _STARTING: _start() drains the deque once the watcher exists.
             # _CLOSED: submit() withdraws the call.
         finally:
@@ -292,14 +348,14 @@ class Dispatcher:
                 return
         raise HubClosed(_closed_message(self.hub))
 
-    def submit_if_open(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    def submit_if_open(self, fn: Callable[..., Any], args: tuple[Any, ...], keep_gil: bool = False) -> bool:
         """``submit()``, or False when the hub is gone. Safe to call from any thread.
 
         For deliveries whose only reader lives in the hub: once the hub is
         destroyed nobody can wait for them any more, so they are dropped.
         """
         try:
-            self.submit(fn, args)
+            self.submit(fn, args, keep_gil)
         except HubClosed:
             return False
         return True
@@ -340,8 +396,15 @@ class Dispatcher:
         return len(self._calls) if self._state is _OPEN and not self._woken else 0
 
     def _wakeup(self) -> None:
-        # The watcher callback; hub thread only.
+        # The watcher callback; hub thread only. The eventfd is emptied
+        # before _drain() clears _wakeup_pending: a wake-up written after
+        # this read is ahead of calls that this drain may not see.
         self._woken = True
+        if self._fd >= 0:
+            try:
+                os.read(self._fd, 8)
+            except OSError:  # nothing to read: woken by an older write; nothing may escape
+                pass
         self._drain()
 
     def _drain(self) -> None:
@@ -476,11 +539,12 @@ class Dispatcher:
             with self._lock:
                 if not self._calls:
                     watcher, self._watcher = self._watcher, None
+                    fd, self._fd = self._fd, -1
                     break
                 fn, args = self._calls.popleft()
             self.run_reporting(fn, *args)
         if watcher is not None:
-            watcher.close()
+            self._close_watcher(watcher, fd)
         # The closed dispatcher stays on the hub: a thread that looks the
         # hub up from now on must find it closed, not make a fresh one.
 
@@ -494,6 +558,13 @@ class Dispatcher:
             return
         self._wakeup_pending = False
         if self._state is _OPEN:
+            if self._fd >= 0:
+                # The eventfd is the parent's too: each would take the
+                # other's wake-ups. The new one first, so that its number
+                # is not the one the loop knew the old one by.
+                old = self._watcher, self._fd
+                self._watcher, self._fd = self._new_watcher(self._ref)
+                self._close_watcher(*old)
             # A wakeup sent before the fork may not survive it, and neither
             # may one sent from now until the loop is re-initialised once
             # more: gevent's own fork calls reinit() again after the fork

@@ -207,7 +207,7 @@ class Seats:
     def wake(waiters: list[Crew]) -> None:
         """Each crew tries again for a seat, in its hub."""
         for waiter in waiters:
-            waiter.dispatcher.submit_if_open(waiter.start_loop_if_needed, ())
+            waiter.dispatcher.submit_if_open(waiter.start_loop_if_needed, (), True)
 
     def reset(self) -> None:
         """Forget every seat and waiter: a forked child's workers are gone."""
@@ -515,7 +515,7 @@ class Crew:
             # dict.pop is atomic: if cancel() popped the job first, skip it.
             if self._unstarted.pop(item, _GONE) is not _GONE:
                 if self.started is not None:
-                    self.dispatcher.submit_if_open(self.started, ())
+                    self.dispatcher.submit_if_open(self.started, (), True)
                 return item  # type: ignore[no-any-return]
 
     def _wait(self, seen: int) -> Any:
@@ -620,7 +620,8 @@ class Crew:
         # One call to the hub carries every outcome queued by then (see _deliver_done()).
         if not self._delivering:
             self._delivering = True
-            self.dispatcher.submit_if_open(self._deliver_done, ())
+            # Keeping the GIL: see the dispatcher's header.
+            self.dispatcher.submit_if_open(self._deliver_done, (), True)
         state["job"] = None  # after the call: the hub waits for that, not for this
 
     def _deliver_done(self) -> None:
