@@ -68,5 +68,7 @@ cdef extern from *:
     #include <unistd.h>
     static int gnotifier_write_one(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
     #endif
+    #define GNOTIFIER_WRITE_KEEPS_GIL 1
     """
     int _write_one "gnotifier_write_one" (int fd)
+    const bint _write_keeps_gil "GNOTIFIER_WRITE_KEEPS_GIL"

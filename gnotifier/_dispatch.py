@@ -55,8 +55,9 @@
 #   it waited for the GIL, the hub would submit the next job before the
 #   worker watched for it, and wake another worker. On the cffi loops,
 #   which let go of the GIL around ``send()`` already, the eventfd was no
-#   faster, and the watcher stays an ``async_()``. A forked child gets an
-#   eventfd of its own.
+#   faster, and the watcher stays an ``async_()``; so it does in the
+#   pure-Python build, which cannot write holding the GIL. A forked child
+#   gets an eventfd of its own.
 # - Every hub is destroyed through ``Hub.destroy``; wrapping it on the class
 #   lets a dispatcher close before the loop is torn down, and lets a hub
 #   being destroyed refuse new dispatchers.
@@ -155,12 +156,13 @@ _UNCHECKED: Any = object()  # Dispatcher.checked when no callable is; None is on
 # - _thread_ident, PyThread_get_thread_ident: get_ident() without a call
 #   through Python and an int object per call.
 # - _write_one, gnotifier_write_one: adds 1 to an eventfd holding the GIL,
-#   where os.write() lets go of it.
+#   where os.write() lets go of it; _write_keeps_gil says whether it can.
 _untrack: Callable[[object], None]
 _untrack_atomic: Callable[[tuple[Any, ...]], None]
 _thread_ident: Callable[[], int]
 _write_one: Callable[[int], object]
-globals().update(_write_one=lambda fd: os.write(fd, _ONE))
+_write_keeps_gil: bool
+globals().update(_write_one=lambda fd: os.write(fd, _ONE), _write_keeps_gil=False)
 globals().update(_untrack=lambda pair: None, _untrack_atomic=lambda args: None, _thread_ident=get_ident)
 
 
@@ -234,7 +236,7 @@ class Dispatcher:
         # Hub thread only: the watcher, started, and its eventfd or -1 (see the header).
         loop = self.hub.loop
         fd = -1
-        if _eventfd is not None and async_send_keeps_gil(loop):
+        if _write_keeps_gil and _eventfd is not None and async_send_keeps_gil(loop):  # noqa: F821 - see globals()
             fd = _eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         try:
             watcher: Any = loop.io(fd, 1) if fd >= 0 else loop.async_()
