@@ -58,17 +58,24 @@ cdef extern from *:
     """
     void _untrack_atomic "gnotifier_untrack_atomic" (tuple)
 
-# Adds 1 to an eventfd, holding the GIL; see _write_one in _dispatch.py.
+# An eventfd's add and read, holding the GIL; see _write_one in _dispatch.py.
+# Their results are not looked at: the eventfd is non-blocking, a write
+# cannot overflow its count, and a read finds it at 0 only when libev saw
+# it readable and it was not.
 cdef extern from *:
     """
     #ifdef _WIN32
+    #define GNOTIFIER_WRITE_KEEPS_GIL 0
     static int gnotifier_write_one(int fd) { (void)fd; return -1; }
+    static int gnotifier_empty(int fd) { (void)fd; return -1; }
     #else
     #include <stdint.h>
     #include <unistd.h>
-    static int gnotifier_write_one(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
-    #endif
     #define GNOTIFIER_WRITE_KEEPS_GIL 1
+    static int gnotifier_write_one(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof one); }
+    static int gnotifier_empty(int fd) { uint64_t count; return (int)read(fd, &count, sizeof count); }
+    #endif
     """
-    int _write_one "gnotifier_write_one" (int fd)
     const bint _write_keeps_gil "GNOTIFIER_WRITE_KEEPS_GIL"
+    int _write_one "gnotifier_write_one" (int fd)
+    int _empty "gnotifier_empty" (int fd)

@@ -157,23 +157,36 @@ _UNCHECKED: Any = object()  # Dispatcher.checked when no callable is; None is on
 #   through Python and an int object per call.
 # - _write_one, gnotifier_write_one: adds 1 to an eventfd holding the GIL,
 #   where os.write() lets go of it; _write_keeps_gil says whether it can.
+#   _empty, gnotifier_empty: reads an eventfd back to 0 holding the GIL: a
+#   hub that let go of it there would often wait for it again, behind the
+#   very thread that just woke it.
 _untrack: Callable[[object], None]
 _untrack_atomic: Callable[[tuple[Any, ...]], None]
 _thread_ident: Callable[[], int]
 _write_one: Callable[[int], object]
 _write_keeps_gil: bool
-globals().update(_write_one=lambda fd: os.write(fd, _ONE), _write_keeps_gil=False)
+_empty: Callable[[int], object]
+
+
+def _empty_eventfd(fd: int) -> None:
+    try:
+        os.read(fd, 8)
+    except OSError:  # libev saw it readable, and it was not: nothing may escape
+        pass
+
+
+globals().update(_write_one=lambda fd: os.write(fd, _ONE), _write_keeps_gil=False, _empty=_empty_eventfd)
 globals().update(_untrack=lambda pair: None, _untrack_atomic=lambda args: None, _thread_ident=get_ident)
 
 
 class Dispatcher:
-    """The per-hub queue of calls from any thread, and its async watcher."""
+    """The per-hub queue of calls from any thread, and the watcher that wakes the hub for them."""
 
     __slots__ = (
         "hub",  # the hub served; read-only
         "thread_ident",  # native ident of the hub's thread; read-only
         "_calls",  # deque of (fn, args): append from any thread, popleft in the hub
-        "_wakeup_pending",  # True while a send() is on its way; set by senders, cleared by the drain
+        "_wakeup_pending",  # True while a wake-up is on its way; set by senders, cleared by the drain
         "_state",  # _STARTING, _OPEN or _CLOSED; written under _lock, read racily
         "_lock",  # guards _state changes and every wake-up through and close() of _watcher
         "_watcher",  # the loop's io or async_ watcher; None until _start() ran in the hub
@@ -237,13 +250,19 @@ class Dispatcher:
         loop = self.hub.loop
         fd = -1
         if _write_keeps_gil and _eventfd is not None and async_send_keeps_gil(loop):  # noqa: F821 - see globals()
-            fd = _eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            try:
+                fd = _eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            except OSError:  # out of file descriptors, say: the async_ watcher needs none
+                fd = -1
+        watcher: Any = None
         try:
-            watcher: Any = loop.io(fd, 1) if fd >= 0 else loop.async_()
+            watcher = loop.io(fd, 1) if fd >= 0 else loop.async_()
             watcher.start(self._wakeup)
             # Idle until something holds it; libuv makes async_ watchers ref'd.
             watcher.ref = ref
         except BaseException:
+            if watcher is not None:
+                watcher.close()
             if fd >= 0:
                 os.close(fd)
             raise
@@ -264,9 +283,10 @@ class Dispatcher:
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], keep_gil: bool = False) -> None:
         """Queue ``fn(*args)`` to run in the hub. Safe to call from any thread.
 
-        Never blocks beyond a lock held for one wake-up, except that a
-        foreign thread steps aside briefly while the hub drains a flood
-        (flow control, see the header). The hot path is an append and three
+        Never blocks beyond a lock held for one wake-up (and, where the
+        wake-up lets go of the GIL, until the thread has it back), except
+        that a foreign thread steps aside briefly while the hub drains a
+        flood (flow control, see the header). The hot path is an append and three
         attribute reads: calls from a busy thread ride on the wakeup the
         first of them sent. ``keep_gil``: the caller keeps the GIL while it
         wakes the hub, as a pool's worker does (see the header).
@@ -403,10 +423,7 @@ class Dispatcher:
         # this read is ahead of calls that this drain may not see.
         self._woken = True
         if self._fd >= 0:
-            try:
-                os.read(self._fd, 8)
-            except OSError:  # nothing to read: woken by an older write; nothing may escape
-                pass
+            _empty(self._fd)  # noqa: F821 - bound through globals(), see there
         self._drain()
 
     def _drain(self) -> None:
