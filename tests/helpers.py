@@ -59,6 +59,12 @@ def join_thread(*threads: threading.Thread, timeout: float = 10.0) -> None:
         assert not thread.is_alive(), f"{thread.name} did not finish within {timeout} s"
 
 
+def voluntary_switches(tid: int) -> int:
+    """How often the native thread ``tid`` went to sleep (blocked) and was woken again; Linux only."""
+    with open(f"/proc/self/task/{tid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
+
+
 def outcome(fn: Callable[..., Any], *args: Any) -> tuple[str, Any]:
     """``("returned", value)`` or ``("raised", exception type)`` of ``fn(*args)``."""
     try:

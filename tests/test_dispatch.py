@@ -25,7 +25,15 @@ import gevent
 import gevent.event
 import pytest
 from gevent.event import AsyncResult
-from helpers import call_in, call_soon, join_thread, start_own_hub_thread, start_thread, wait_until
+from helpers import (
+    call_in,
+    call_soon,
+    join_thread,
+    start_own_hub_thread,
+    start_thread,
+    voluntary_switches,
+    wait_until,
+)
 
 import gnotifier
 from gnotifier import _dispatch
@@ -641,12 +649,6 @@ def _wakes_through_an_eventfd() -> bool:
     return _dispatch.dispatcher_for(gevent.get_hub())._fd >= 0
 
 
-def _voluntary_switches(tid: int) -> int:
-    # How often the thread went to sleep (blocked) and was woken again.
-    with open(f"/proc/self/task/{tid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="counts context switches through Linux's /proc")
 def test_a_wake_up_from_a_foreign_thread_costs_the_hub_one_sleep_not_two() -> None:
     if not _wakes_through_an_eventfd():
@@ -670,10 +672,10 @@ def test_a_wake_up_from_a_foreign_thread_costs_the_hub_one_sleep_not_two() -> No
         gnotifier.call_soon_threadsafe(finished.set, hub=hub)
 
     hub = gevent.get_hub()
-    before = _voluntary_switches(hub_tid)
+    before = voluntary_switches(hub_tid)
     thread = start_thread(triggers)
     assert finished.wait(JOIN_TIMEOUT * 2)
-    slept = _voluntary_switches(hub_tid) - before
+    slept = voluntary_switches(hub_tid) - before
     thread.join(JOIN_TIMEOUT)
     notifier.free()
     assert missed == []

@@ -18,6 +18,7 @@ from helpers import (
     Gates,
     Interrupt,
     pass_gate,
+    voluntary_switches,
     wait_until,
 )
 
@@ -248,12 +249,6 @@ def test_after_a_watch_in_vain_a_crews_loops_block_at_once_for_a_few_idle_spells
     wait_until(lambda: crew._spin_skips == _worker.SPIN_BACKOFF - 1, timeout=SPIN / 3, what="a skipped watch")
 
 
-def _voluntary_switches(tid: int) -> int:
-    # How often the thread went to sleep (blocked) and was woken again.
-    with open(f"/proc/self/task/{tid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
-
-
 # Tests that count a thread's sleeps through Linux's /proc, on the C loop:
 # on the cffi loops, cffi lets go of the GIL around the loop's wake-up of
 # the hub, so the loop also sleeps to take it back, and meanwhile the hub
@@ -273,11 +268,11 @@ def test_a_loop_watching_for_its_next_job_takes_it_without_sleeping_for_the_gil(
     # The hub posts each job holding the GIL and lets go of it as it waits
     # for the job. A loop that asked for the GIL as soon as it saw the job
     # would sleep until then, every time: the wake-up its watch was to save.
-    before = _voluntary_switches(tid)
+    before = voluntary_switches(tid)
     trips = 200
     for _ in range(trips):
         assert pool.work(threading.get_native_id).get(timeout=WAIT) == tid
-    slept = _voluntary_switches(tid) - before
+    slept = voluntary_switches(tid) - before
     assert slept < trips // 2, f"the loop slept in {slept} of {trips} round trips"
 
 
@@ -328,12 +323,12 @@ def test_a_job_goes_to_the_loop_that_watches_and_wakes_no_loop_that_sleeps(
     # Three loops, then all three idle: one watches, two sleep on the queue.
     loops = set(gnotifier.Promise.all([pool.work(meet) for _ in range(3)]).get(timeout=WAIT))
     assert len(loops) == 3
-    before = {tid: _voluntary_switches(tid) for tid in loops}
+    before = {tid: voluntary_switches(tid) for tid in loops}
     trips = 200
     ran = [pool.work(threading.get_native_id).get(timeout=WAIT) for _ in range(trips)]
     watcher = max(loops, key=ran.count)
     # A job put in the queue would wake a sleeping loop, every time.
-    woken = sum(_voluntary_switches(tid) - before[tid] for tid in loops - {watcher})
+    woken = sum(voluntary_switches(tid) - before[tid] for tid in loops - {watcher})
     assert ran.count(watcher) > trips * 9 // 10 and woken < trips // 4, (ran.count(watcher), woken)
 
 
