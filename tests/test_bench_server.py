@@ -17,14 +17,14 @@ linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="re
 
 
 def test_hub_usage_is_cores_and_wake_ups_a_second_between_two_samples() -> None:
-    usage = _server.hub_usage((10.0, 1.0, 100), (12.0, 1.5, 300))
-    assert usage == pytest.approx({"hub CPU": 0.25, "hub wake-ups": 100.0})
+    usage = _server.hub_usage((10.0, 1.0, 100, 3.0), (12.0, 1.5, 300, 6.5))
+    assert usage == pytest.approx({"server CPU": 1.75, "hub CPU": 0.25, "hub wake-ups": 100.0})
 
 
 def test_hub_usage_is_nothing_without_both_samples() -> None:
-    assert _server.hub_usage(None, (12.0, 1.5, 300)) == {}
-    assert _server.hub_usage((10.0, 1.0, 100), None) == {}
-    assert _server.hub_usage((10.0, 1.0, 100), (10.0, 1.0, 100)) == {}  # no time passed
+    assert _server.hub_usage(None, (12.0, 1.5, 300, 6.5)) == {}
+    assert _server.hub_usage((10.0, 1.0, 100, 3.0), None) == {}
+    assert _server.hub_usage((10.0, 1.0, 100, 3.0), (10.0, 1.0, 100, 3.0)) == {}  # no time passed
 
 
 @linux_only
@@ -42,6 +42,29 @@ def test_hub_sample_counts_the_main_threads_cpu_and_sleeps() -> None:
     assert after is not None
     assert after[1] - before[1] >= 0.05  # CPU seconds, in clock ticks
     assert after[2] - before[2] >= 5
+
+
+@linux_only
+def test_hub_sample_counts_the_other_threads_cpu_in_the_process_only() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("reads the main thread, which must be this one")
+    before = _server.hub_sample(os.getpid())
+    busy = threading.Event()
+
+    def spin() -> None:
+        until = time.thread_time() + 0.2
+        while time.thread_time() < until:
+            pass
+        busy.set()
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    assert busy.wait(10)
+    thread.join(10)
+    after = _server.hub_sample(os.getpid())
+    assert before is not None and after is not None
+    assert after[3] - before[3] >= 0.15  # the process: the other thread's 0.2 s, in clock ticks
+    assert after[1] - before[1] < 0.1  # the main thread only waited
 
 
 def test_hub_sample_is_none_for_a_process_that_is_gone() -> None:

@@ -8,9 +8,10 @@ connections on ``/hash``) and meanwhile times ``/ping`` every 5 ms itself,
 so that no load thread competes with it for the GIL. Both groups are
 stopped whatever happens, and the port is seen closed before it returns.
 
-On Linux it also reads, from /proc, what the server's hub thread (the main
-thread of pywsgi's process, or of gunicorn's one worker) spent over the
-measured window: its CPU time, in cores, and how often it went to sleep
+On Linux it also reads, from /proc, what the server process (pywsgi's, or
+gunicorn's one worker) and its hub thread (that process's main thread)
+spent over the measured window: the process's CPU time, in cores, and per
+/hash answered, in ms; the hub's CPU time, and how often it went to sleep
 and was woken again. On two cores the hashes keep both CPUs busy, so
 every bit of CPU the hub takes is CPU the hashes lose: the hub that
 answers sooner (a better /ping p99) wakes more often and costs more.
@@ -117,7 +118,7 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
-HubSample = Tuple[float, float, int]  # (monotonic, CPU seconds, times it went to sleep)
+HubSample = Tuple[float, float, int, float]  # (monotonic, hub CPU s, times the hub went to sleep, process CPU s)
 
 
 def hub_process(server: int) -> int:
@@ -139,24 +140,37 @@ def hub_process(server: int) -> int:
 
 
 def hub_sample(pid: int) -> HubSample | None:
-    """What the main thread of ``pid`` has used so far, from /proc; None where it cannot be read."""
+    """What the main thread of ``pid``, and ``pid`` as a whole, have used so far, from /proc; None
+    where it cannot be read."""
     try:
         with open(f"/proc/{pid}/task/{pid}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
         with open(f"/proc/{pid}/task/{pid}/status", "rb") as status:
             lines = status.read().splitlines()
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            process = stat.read().rsplit(b")", 1)[1].split()
         sleeps = next(int(line.split()[1]) for line in lines if line.startswith(b"voluntary_ctxt_switches:"))
-        return time.monotonic(), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, sleeps  # utime + stime
+        return (
+            time.monotonic(),
+            (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,  # utime + stime
+            sleeps,
+            (int(process[11]) + int(process[12])) / _CLOCK_TICKS,  # of every thread, gone or alive
+        )
     except (OSError, IndexError, ValueError, StopIteration):
         return None
 
 
 def hub_usage(before: HubSample | None, after: HubSample | None) -> Metrics:
-    """The hub's CPU (cores) and wake-ups (a second) between two samples; nothing if either is missing."""
+    """The server's CPU, the hub's CPU (cores) and its wake-ups (a second) between two samples;
+    nothing if either is missing."""
     if before is None or after is None or after[0] <= before[0]:
         return {}
     elapsed = after[0] - before[0]
-    return {"hub CPU": (after[1] - before[1]) / elapsed, "hub wake-ups": (after[2] - before[2]) / elapsed}
+    return {
+        "server CPU": (after[3] - before[3]) / elapsed,
+        "hub CPU": (after[1] - before[1]) / elapsed,
+        "hub wake-ups": (after[2] - before[2]) / elapsed,
+    }
 
 
 class _HubMeter:
@@ -201,12 +215,13 @@ def measure(impl: str, quick: bool) -> Metrics:
                     hub = meter.usage()
                 counted: Dict[str, float] = json.loads(generator.stdout.readline())
     wait_until_closed(port)
-    return {
-        "/hash": counted["requests"] / counted["seconds"],
-        "/ping p99": percentile(pings, 99) * 1e3,
-        "errors": counted["errors"] + ping_errors,
-        **hub,
-    }
+    rate = counted["requests"] / counted["seconds"]
+    figures = {"/hash": rate, "/ping p99": percentile(pings, 99) * 1e3, "errors": counted["errors"] + ping_errors}
+    if "server CPU" in hub:
+        figures["server CPU"] = hub.pop("server CPU")
+        if rate > 0:
+            figures["CPU per /hash"] = figures["server CPU"] / rate * 1e3  # the hash itself, and all the rest
+    return {**figures, **hub}
 
 
 MEASURES: Dict[Tuple[str, str], Measure] = {

@@ -26,6 +26,8 @@ UNITS: Dict[str, str] = {
     "/hash": "req/s",
     "/ping p99": "ms",
     "errors": "requests",
+    "server CPU": "cores",
+    "CPU per /hash": "ms",
     "hub CPU": "cores",
     "hub wake-ups": "/s",
     "items": "M items/s",
