@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
 import threading
 import time
 import weakref
@@ -20,11 +21,14 @@ from gnotifier._throttle import Throttle, job_key
 
 class FakeCPUs:
     """Stands in for the throttle's clocks: the process's CPUs are as busy as ``cores`` says,
-    and the hypervisor takes ``stolen`` cores' worth of their time."""
+    the hypervisor takes ``stolen`` cores' worth of their time, and each loop's thread waits,
+    runnable, for a CPU ``waits`` of its time."""
 
     def __init__(self, cores: float) -> None:
         self.cores = cores
         self.stolen = 0.0
+        self.waits = 0.0
+        self._delays: dict[int, tuple[float, float]] = {}  # thread ident -> (when told, seconds waited)
         self.script: list[float] = []  # the next samples' cores, one each, before ``cores`` holds again
         self.samples = 0
         self._lock = threading.Lock()
@@ -39,6 +43,14 @@ class FakeCPUs:
             self._steal += (now - self._steal_wall) * self.stolen
             self._steal_wall = now
             return self._steal
+
+    def delay(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            told, waited = self._delays.get(threading.get_ident(), (now, 0.0))
+            waited += (now - told) * self.waits
+            self._delays[threading.get_ident()] = (now, waited)
+            return waited
 
     def __call__(self) -> tuple[float, float]:
         with self._lock:
@@ -60,6 +72,7 @@ def cpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCPUs]:
     fake = FakeCPUs(cores=1.0)
     monkeypatch.setattr(_throttle, "_sample", fake)
     monkeypatch.setattr(_throttle, "_steal", fake.steal)
+    monkeypatch.setattr(_throttle, "_delay", fake.delay)
     monkeypatch.setattr(_throttle, "_STALE", 60.0)  # a slow test thread must not make a look stale
     monkeypatch.setattr(_throttle, "_STEAL_STALE", 60.0)
     yield fake
@@ -468,6 +481,62 @@ def test_on_a_virtual_machine_the_time_its_host_steals_counts_as_busy(
     assert placed.wait(WAIT)
     thread.join(WAIT)
     assert throttle.limit == 4  # twice the places at once
+
+
+def test_loops_that_wait_for_a_cpu_count_as_busy(cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another process (gunicorn's other worker) keeps the two cores half
+    # busy: this one's two computing loops get a core between them, and
+    # each waits for a CPU half its time. Its own CPU time leaves a core
+    # of room that is not there.
+    monkeypatch.setattr(_throttle, "STEAL_PERIOD", _throttle.REVIEW_PERIOD)  # loops tell, and looks read, every period
+    cpus.cores, cpus.waits = 1.0, 0.5
+    throttle = Throttle(ceiling=9, cpus=2)
+    stop = threading.Event()
+
+    def compute() -> None:
+        throttle.enter()
+        while not stop.is_set():
+            throttle.after_job()  # a job done: the loop tells how long it waited
+            time.sleep(0.002)
+        throttle.leave()
+
+    loops = [threading.Thread(target=compute, name=f"computing-{n}", daemon=True) for n in range(2)]
+    for loop in loops:
+        loop.start()
+    wait_until(lambda: throttle._holding == 2, what="two loops to take the two places")
+    wait_until(lambda: throttle._waiting >= 0.9, what="the loops to tell how long they wait")
+    thread, placed = enter_in_a_thread(throttle, "parked")
+    try:
+        wait_until(lambda: parked(throttle) == 1, what="a third loop to park")
+        cpus.wait_for_samples(10)
+        assert (placed.is_set(), throttle.limit) == (False, 2)  # no room: nobody more comes in
+        cpus.waits = 0.0  # the other process is gone: the core of room is there now
+        assert placed.wait(WAIT)
+        thread.join(WAIT)
+        assert throttle.limit == 3
+    finally:
+        stop.set()
+        for loop in loops:
+            loop.join(WAIT)
+    throttle.leave()  # the third loop's place
+
+
+def test_a_threads_run_delay_is_read_from_proc(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    schedstat = tmp_path / "schedstat"
+    schedstat.write_text("1815693 4500000000 7\n")  # ns on a CPU, ns waiting for one, time slices
+    monkeypatch.setattr(_throttle, "THREAD_SCHEDSTAT", str(schedstat))
+    assert _throttle.run_delay() == 4.5
+    schedstat.write_text("1815693\n")  # not what Linux writes
+    assert _throttle.run_delay() is None
+    monkeypatch.setattr(_throttle, "THREAD_SCHEDSTAT", str(tmp_path / "missing"))  # not Linux
+    assert _throttle.run_delay() is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"), reason="Linux counts run delays there")
+def test_linux_counts_this_threads_run_delay() -> None:
+    first = _throttle.run_delay()
+    assert first is not None and first >= 0.0
+    assert (_throttle.run_delay() or 0.0) >= first
 
 
 def test_under_a_quota_of_half_a_core_the_limit_still_follows_the_load(cpus: FakeCPUs) -> None:
