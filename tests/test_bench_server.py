@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from helpers import wait_until
 
 from gnotifier._bench import _server
 
@@ -74,19 +75,45 @@ def test_hub_sample_is_none_for_a_process_that_is_gone() -> None:
 
 
 @linux_only
-def test_hub_process_is_the_servers_child_if_it_has_one_else_the_server() -> None:
+def test_hub_processes_are_an_arbiters_children_or_a_server_and_its_children() -> None:
     code = (
         "import subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
-        "print(child.pid, flush=True)\n"
-        "child.wait()\n"
+        "children = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']) for _ in range(2)]\n"
+        "print(*(child.pid for child in children), flush=True)\n"
+        "for child in children:\n"
+        "    child.wait()\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    children: list[int] = []
     try:
         assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        assert _server.hub_process(parent.pid) == child
-        assert _server.hub_process(child) == child  # no child of its own
+        children = sorted(int(pid) for pid in parent.stdout.readline().split())
+        assert _server.hub_processes(parent.pid, arbiter=True) == children  # gunicorn's workers
+        assert _server.hub_processes(parent.pid, arbiter=False) == [parent.pid, *children]  # pywsgi's, forked
+        assert _server.hub_processes(children[0], arbiter=True) == [children[0]]  # no children (yet)
     finally:
-        os.kill(child, signal.SIGTERM)
+        for child in children:
+            os.kill(child, signal.SIGTERM)
         parent.wait(10)
+
+
+@linux_only
+def test_hub_samples_sum_what_each_process_used() -> None:
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(2)]
+    try:
+
+        def asleep(pid: int) -> bool:
+            sample = _server.hub_sample(pid)
+            return sample is not None and sample[2] > 0
+
+        wait_until(lambda: all(asleep(child.pid) for child in children), what="both children to sleep")
+        each = [_server.hub_sample(child.pid) for child in children]
+        both = _server.hub_samples([child.pid for child in children])
+        assert both is not None and each[0] is not None and each[1] is not None
+        assert both[1:] == pytest.approx(tuple(a + b for a, b in zip(each[0][1:], each[1][1:])))  # asleep: no change
+        assert _server.hub_samples([]) is None
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert _server.hub_samples([child.pid for child in children]) is None  # gone

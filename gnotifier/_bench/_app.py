@@ -50,6 +50,13 @@ class _NoDelayServer(WSGIServer):
         super().handle(sock, address)
 
 
-def serve(port: int) -> None:
-    """Serve ``app`` on 127.0.0.1:``port`` with pywsgi, TCP_NODELAY on every connection; the caller patched."""
-    _NoDelayServer(("127.0.0.1", port), app, log=None).serve_forever()
+def serve(port: int, shared: bool = False) -> None:
+    """Serve ``app`` on 127.0.0.1:``port`` with pywsgi, TCP_NODELAY on every connection; the caller
+    patched. With ``shared``, other processes serve the same port (SO_REUSEPORT) beside this one."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(128)
+    _NoDelayServer(listener, app, log=None).serve_forever()

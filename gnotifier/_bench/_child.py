@@ -22,7 +22,7 @@ def _exit_on_term(signum: int, frame: FrameType | None) -> None:
 
 
 def measure_for(scenario: str, impl: str) -> Callable[[bool], Dict[str, float]]:
-    if scenario == "S":
+    if scenario in ("S", "S2"):
         from ._server import MEASURES
     else:
         from ._scenarios import MEASURES

@@ -213,11 +213,13 @@ def plan(scenarios: Sequence[str], reps: int) -> Tuple[List[Tuple[str, str]], Li
             else:
                 impls.append(impl)
         runs += [(scenario.id, impl) for _ in range(reps) for impl in impls]
-    if "S" in scenarios:
+    if "S" in scenarios or "S2" in scenarios:
         if importlib.util.find_spec("gunicorn") is not None:
-            notes.append("S: gunicorn -k gevent -w 1")
+            notes.append("S, S2: gunicorn -k gevent -w 1, -w 2")
         else:
-            notes.append("S: gunicorn is not installed; gevent.pywsgi (patched, TCP_NODELAY) instead")
+            notes.append(
+                "S, S2: gunicorn is not installed; gevent.pywsgi (patched, TCP_NODELAY) instead, in one process, in two"
+            )
     if "F" in scenarios:
         notes.append("F gevent: spawn() waits while its pool is busy, so each pending job is a greenlet waiting in it")
     return runs, notes

@@ -1,18 +1,20 @@
-"""Scenario S, run by the child: a patched server under load, and the ``/ping`` client.
+"""Scenarios S and S2, run by the child: a patched server under load, and the ``/ping`` client.
 
 The child's main thread starts the server (``_app``) in a process group of
-its own: gunicorn ``-k gevent -w 1`` where gunicorn is installed, else a
-monkey-patched ``gevent.pywsgi`` with TCP_NODELAY. Once the server answers,
+its own: gunicorn ``-k gevent`` where gunicorn is installed, else a
+monkey-patched ``gevent.pywsgi`` with TCP_NODELAY; with one worker process
+for S, and two for S2 (gunicorn's ``-w 2``, or two pywsgi processes on one
+port, which the kernel shares out with SO_REUSEPORT). Once the server answers,
 it starts the load generator (``_load``, another process group: 50
 connections on ``/hash``) and meanwhile times ``/ping`` every 5 ms itself,
 so that no load thread competes with it for the GIL. Both groups are
 stopped whatever happens, and the port is seen closed before it returns.
 
-On Linux it also reads, from /proc, what the server process (pywsgi's, or
-gunicorn's one worker) and its hub thread (that process's main thread)
-spent over the measured window: the process's CPU time, in cores, and per
-/hash answered, in ms; the hub's CPU time, and how often it went to sleep
-and was woken again. On two cores the hashes keep both CPUs busy, so
+On Linux it also reads, from /proc, what the server's worker processes
+(pywsgi's, or gunicorn's workers) and their hub threads (each one's main
+thread) spent over the measured window, summed: the processes' CPU time,
+in cores, and per /hash answered, in ms; the hubs' CPU time, and how often
+they went to sleep and were woken again. On two cores the hashes keep both CPUs busy, so
 every bit of CPU the hub takes is CPU the hashes lose: the hub that
 answers sooner (a better /ping p99) wakes more often and costs more.
 """
@@ -43,11 +45,15 @@ CONNECTIONS = 50
 STARTUP = 60.0  # seconds for the server to answer its first ping
 
 PYWSGI = """\
+import os, sys
+port, workers = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(workers - 1):  # before gevent is imported: each process patches its own
+    if os.fork() == 0:
+        break
 from gevent import monkey
 monkey.patch_all()
-import sys
 from gnotifier._bench._app import serve
-serve(int(sys.argv[1]))
+serve(port, shared=workers > 1)
 """
 
 
@@ -55,11 +61,12 @@ def with_gunicorn() -> bool:
     return importlib.util.find_spec("gunicorn") is not None
 
 
-def server_command(port: int) -> List[str]:
+def server_command(port: int, workers: int) -> List[str]:
     if with_gunicorn():
         bind = f"127.0.0.1:{port}"
-        return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", bind, "gnotifier._bench._app:app"]
-    return [sys.executable, "-c", PYWSGI, str(port)]
+        app = "gnotifier._bench._app:app"
+        return [sys.executable, "-m", "gunicorn", "-k", "gevent", "-w", str(workers), "-b", bind, app]
+    return [sys.executable, "-c", PYWSGI, str(port), str(workers)]
 
 
 def free_port() -> int:
@@ -118,25 +125,40 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
-HubSample = Tuple[float, float, int, float]  # (monotonic, hub CPU s, times the hub went to sleep, process CPU s)
+HubSample = Tuple[float, float, int, float]  # (monotonic, hub CPU s, times hubs went to sleep, processes' CPU s)
 
 
-def hub_process(server: int) -> int:
-    """The process whose main thread runs the hub: gunicorn's worker (a child of ``server``, the
-    arbiter) if there is one, else ``server`` itself."""
+def hub_processes(server: int, arbiter: bool) -> List[int]:
+    """The processes whose main threads run hubs: the children of ``server``, and ``server``
+    itself unless it is gunicorn's ``arbiter``, which serves nothing (or has no children yet)."""
+    children: List[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return server
+        entries = []
     for entry in entries:
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat", "rb") as stat:
                     if int(stat.read().rsplit(b")", 1)[1].split()[1]) == server:  # its parent
-                        return int(entry)
+                        children.append(int(entry))
             except (OSError, IndexError, ValueError):
                 continue  # gone, or not ours to read
-    return server
+    return sorted(children) if arbiter and children else [server, *sorted(children)]
+
+
+def hub_samples(pids: Sequence[int]) -> HubSample | None:
+    """What the main threads of ``pids``, and ``pids`` as a whole, have used so far, summed; None
+    where one cannot be read."""
+    samples = [hub_sample(pid) for pid in pids]
+    if not samples or any(sample is None for sample in samples):
+        return None
+    return (
+        time.monotonic(),
+        sum(sample[1] for sample in samples if sample is not None),
+        sum(sample[2] for sample in samples if sample is not None),
+        sum(sample[3] for sample in samples if sample is not None),
+    )
 
 
 def hub_sample(pid: int) -> HubSample | None:
@@ -174,21 +196,21 @@ def hub_usage(before: HubSample | None, after: HubSample | None) -> Metrics:
 
 
 class _HubMeter:
-    """Samples a hub thread at the start and the end of the measured window, from a thread of its own."""
+    """Samples the hub threads at the start and the end of the measured window, from a thread of its own."""
 
-    def __init__(self, pid: int, warm: float, seconds: float) -> None:
+    def __init__(self, pids: Sequence[int], warm: float, seconds: float) -> None:
         self.samples: List[HubSample | None] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(pid, warm, seconds), name="bench-hub-meter")
+        self._thread = threading.Thread(target=self._run, args=(pids, warm, seconds), name="bench-hub-meter")
         self._thread.start()
 
-    def _run(self, pid: int, warm: float, seconds: float) -> None:
+    def _run(self, pids: Sequence[int], warm: float, seconds: float) -> None:
         if self._stop.wait(warm):
             return
-        self.samples.append(hub_sample(pid))
+        self.samples.append(hub_samples(pids))
         if self._stop.wait(seconds):
             return
-        self.samples.append(hub_sample(pid))
+        self.samples.append(hub_samples(pids))
 
     def usage(self) -> Metrics:
         self._stop.set()  # early only if the measurement failed
@@ -196,19 +218,19 @@ class _HubMeter:
         return hub_usage(*self.samples) if len(self.samples) == 2 else {}
 
 
-def measure(impl: str, quick: bool) -> Metrics:
+def measure(impl: str, quick: bool, workers: int = 1) -> Metrics:
     warm, seconds = (0.25, 0.75) if quick else (1.0, 10.0)
     port = free_port()
     env = dict(os.environ, GNOTIFIER_BENCH_OFFLOAD=impl)
     load = [sys.executable, "-m", "gnotifier._bench._load", str(port), str(warm), str(seconds), str(CONNECTIONS)]
     with tempfile.TemporaryFile("w+") as log:
-        with process_group(server_command(port), env=env, stdout=subprocess.DEVNULL, stderr=log) as server:
+        with process_group(server_command(port, workers), env=env, stdout=subprocess.DEVNULL, stderr=log) as server:
             wait_until_up(port, server, log)
             with process_group(load, grace=10, env=env, stdout=subprocess.PIPE, text=True) as generator:
                 assert generator.stdout is not None
                 if generator.stdout.readline().strip() != "go":
                     raise RuntimeError("the load generator did not start")
-                meter = _HubMeter(hub_process(server.pid), warm, seconds)
+                meter = _HubMeter(hub_processes(server.pid, with_gunicorn()), warm, seconds)
                 try:
                     pings, ping_errors = _client.ping(port, warm, seconds, TIMEOUT)
                 finally:
@@ -227,4 +249,6 @@ def measure(impl: str, quick: bool) -> Metrics:
 MEASURES: Dict[Tuple[str, str], Measure] = {
     ("S", "gnotifier"): functools.partial(measure, "gnotifier"),
     ("S", "gevent"): functools.partial(measure, "gevent"),
+    ("S2", "gnotifier"): functools.partial(measure, "gnotifier", workers=2),
+    ("S2", "gevent"): functools.partial(measure, "gevent", workers=2),
 }

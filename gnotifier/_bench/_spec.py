@@ -56,6 +56,7 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("Q", "items from a thread to a greenlet", ("gnotifier", "polled", "gevent")),
     Scenario("Q2", "items from a greenlet to a thread", ("gnotifier", "stdlib")),
     Scenario("S", "a patched server under load", ("gnotifier", "gevent")),
+    Scenario("S2", "the same server, two worker processes", ("gnotifier", "gevent")),
 )
 
 SCENARIO_IDS: Tuple[str, ...] = tuple(scenario.id for scenario in SCENARIOS)
