@@ -33,9 +33,13 @@ class SlowPing(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # the client connects all at once: past socketserver's 5, a connect waits a second
+
+
 @pytest.fixture
 def slow_server() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowPing)
+    server = Server(("127.0.0.1", 0), SlowPing)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
