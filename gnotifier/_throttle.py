@@ -59,7 +59,7 @@ import threading
 import time
 from collections import deque
 from types import BuiltinFunctionType, FunctionType, MethodType
-from typing import Any, Collection, Tuple
+from typing import Any, Callable, Collection, Tuple
 
 from ._native import allocate_lock
 
@@ -328,9 +328,15 @@ class Throttle:
         """
         return (job_key(fn), *_job_clock())
 
-    def after_job(self, started: Tuple[object, float, float] | None = None, queued: Collection[Any] = ()) -> None:
+    def after_job(
+        self,
+        started: Tuple[object, float, float] | None = None,
+        queued: Collection[Any] = (),
+        before_parking: Callable[[], object] | None = None,
+    ) -> None:
         """Called by a loop holding a place, after each job (``started`` from job_starts(), ``queued``
-        the jobs not yet taken, oldest first: each has ``fn``).
+        the jobs not yet taken, oldest first: each has ``fn``; ``before_parking``, called before the
+        loop parks, if it does).
 
         Learns what the job did, looks at the CPUs when a look is due, and
         parks this loop (behind the others) if the limit came down below the
@@ -355,6 +361,8 @@ class Throttle:
                         self.limit = max(self.floor, min(self.limit, self._holding))
                         self._admit()
                 if not fits:
+                    if before_parking is not None:
+                        before_parking()
                     self.enter()
                     return
         if self._holding > self.limit:  # racy: checked again under the lock
@@ -363,6 +371,8 @@ class Throttle:
                     return
                 self._holding -= 1
                 self._admit()
+            if before_parking is not None:
+                before_parking()
             self.enter()
 
     def _tell_delay(self, now: float) -> None:

@@ -42,7 +42,8 @@ cdef class Crew:
     cpdef _put(self, item)
     cpdef _finish(self, Job job, outcome)
     cpdef _run(self, Job job, dict state)
-    cpdef _next(self)
+    cpdef _next(self, dict state)
+    cpdef _call_hub(self, dict state, bint keep_gil=*)
 
 # Watches posted[0] without the GIL until it differs from ``seen`` or
 # ``seconds`` pass, then, if it changed, ``grace`` seconds more before it

@@ -718,3 +718,34 @@ def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and
     finally:
         pool.shutdown(wait=True, timeout=JOIN_TIMEOUT)
     assert released == ["foreign"]
+
+
+def test_a_worker_with_its_next_job_in_hand_lets_go_of_the_gil_as_it_wakes_the_hub(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not _wakes_through_an_eventfd():
+        pytest.skip("the hub wakes through an eventfd on the compiled libev loop, where the OS has one")
+    released: list[str] = []  # who woke the hub through os.write(), which lets go of the GIL
+    real_write = os.write
+
+    class Os:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def write(fd: int, data: bytes) -> int:
+            released.append(threading.current_thread().name)
+            return real_write(fd, data)
+
+    monkeypatch.setattr(_dispatch, "os", Os())
+    pool = gnotifier.Pool(1, name="handing")
+    hold = threading.Event()
+    try:
+        first = pool.work(hold.wait, JOIN_TIMEOUT)  # the one worker runs this; the next queues behind it
+        second = pool.work(int, 5)
+        hold.set()  # the first ends with the second in hand: the worker lets go as it writes
+        assert first.get(timeout=JOIN_TIMEOUT) is True
+        assert second.get(timeout=JOIN_TIMEOUT) == 5  # and then keeps the GIL: it goes on to watch
+    finally:
+        pool.shutdown(wait=True, timeout=JOIN_TIMEOUT)
+    assert released == ["handing-1"]

@@ -483,6 +483,30 @@ def test_on_a_virtual_machine_the_time_its_host_steals_counts_as_busy(
     assert throttle.limit == 4  # twice the places at once
 
 
+def test_a_loop_that_parks_after_its_job_calls_before_parking_first(cpus: FakeCPUs) -> None:
+    throttle = Throttle(ceiling=3, cpus=1)
+    throttle.limit = 2
+    for _ in range(2):
+        throttle.enter()
+    throttle.limit = 1  # brought down while both ran: the next loop done parks
+    calls: list[int] = []  # how many loops were parked when before_parking() was called
+    done = threading.Event()
+
+    def finish_a_job() -> None:
+        throttle.after_job(before_parking=lambda: calls.append(parked(throttle)))
+        done.set()
+
+    thread = threading.Thread(target=finish_a_job, daemon=True)
+    thread.start()
+    wait_until(lambda: parked(throttle) == 1, what="the loop over the limit to park")
+    assert (calls, done.is_set()) == ([0], False)  # called once, before it parked
+    throttle.leave()
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    throttle.after_job(before_parking=lambda: calls.append(-1))  # within the limit: no parking, no call
+    assert calls == [0]
+
+
 def test_loops_that_wait_for_a_cpu_count_as_busy(cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch) -> None:
     # Another process (gunicorn's other worker) keeps the two cores half
     # busy: this one's two computing loops get a core between them, and

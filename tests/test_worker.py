@@ -380,3 +380,21 @@ def test_a_job_submitted_as_the_loop_stops_watching_goes_in_the_queue_and_runs(
     armed.set()  # the hub's next look at the lock is the one in work() below
     assert pool.work(lambda: 3).get(timeout=WAIT) == 3
     assert (looked.is_set(), stopped.is_set(), crew._handoff) == (True, True, None)
+
+
+def test_a_result_reaches_the_hub_while_the_worker_runs_its_next_job() -> None:
+    # A loop calls the hub for a result just before it runs its next job, not after that job.
+    pool = gnotifier.Pool(1)
+    hold, release = threading.Event(), threading.Event()
+    first = pool.work(hold.wait, WAIT)  # the one loop runs this; the next two queue behind it
+    second = pool.work(int, 5)
+    third = pool.work(release.wait, WAIT)  # then this, in the same loop, until the test lets it end
+    hold.set()
+    try:
+        assert first.get(timeout=WAIT) is True
+        assert second.get(timeout=WAIT) == 5  # while the loop runs the third
+        assert not third.ready()
+    finally:
+        release.set()
+    assert third.get(timeout=WAIT) is True
+    pool.shutdown(wait=True, timeout=WAIT)
