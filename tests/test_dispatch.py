@@ -685,12 +685,12 @@ def test_a_wake_up_from_a_foreign_thread_costs_the_hub_one_sleep_not_two() -> No
 
 
 @pytest.mark.skipif(gnotifier._compiled is False, reason="the pure-Python build has no write that keeps the GIL")
-def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and_a_worker_do_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def _record_writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    # The names of the threads that call the dispatcher's os.write(), in order; skips the
+    # test where the hub does not wake through an eventfd.
     if not _wakes_through_an_eventfd():
         pytest.skip("the hub wakes through an eventfd on the compiled libev loop, where the OS has one")
-    released: list[str] = []  # who woke the hub through os.write(), which lets go of the GIL
+    released: list[str] = []
     real_write = os.write
 
     class Os:
@@ -703,6 +703,13 @@ def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and
             return real_write(fd, data)
 
     monkeypatch.setattr(_dispatch, "os", Os())
+    return released
+
+
+def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and_a_worker_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    released = _record_writers(monkeypatch)  # who woke the hub through os.write(), which lets go of the GIL
     done = gevent.event.Event()
     hub = gevent.get_hub()
     foreign = start_thread(lambda: gnotifier.call_soon_threadsafe(done.set, hub=hub), name="foreign")
@@ -723,21 +730,7 @@ def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and
 def test_a_worker_with_its_next_job_in_hand_lets_go_of_the_gil_as_it_wakes_the_hub(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not _wakes_through_an_eventfd():
-        pytest.skip("the hub wakes through an eventfd on the compiled libev loop, where the OS has one")
-    released: list[str] = []  # who woke the hub through os.write(), which lets go of the GIL
-    real_write = os.write
-
-    class Os:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(os, name)
-
-        @staticmethod
-        def write(fd: int, data: bytes) -> int:
-            released.append(threading.current_thread().name)
-            return real_write(fd, data)
-
-    monkeypatch.setattr(_dispatch, "os", Os())
+    released = _record_writers(monkeypatch)  # who woke the hub through os.write(), which lets go of the GIL
     pool = gnotifier.Pool(1, name="handing")
     hold = threading.Event()
     try:
