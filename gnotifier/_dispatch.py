@@ -52,9 +52,10 @@
 #   (5 runs), against 17.4 us through a bare ``send()``. Two kinds of thread keep the GIL as they
 #   write: the hub's own, which would otherwise wait for it behind any
 #   thread that took it, and a pool's worker about to watch for its next
-#   job: while it waited for the GIL, the hub would submit that job before
-#   the worker watched for it, and wake another worker. A worker about to
-#   run its next job lets go (see _worker.py's _run()). On the cffi loops,
+#   job (or to park or exit): while it waited for the GIL, the hub would
+#   submit that job before the worker watched for it, and wake another
+#   worker. A worker about to run its next job lets go (see _worker.py's
+#   _run()). On the cffi loops,
 #   which let go of the GIL around ``send()`` already, the eventfd was no
 #   faster, and the watcher stays an ``async_()``; so it does in the
 #   pure-Python build, which cannot write holding the GIL. A forked child

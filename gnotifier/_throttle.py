@@ -10,8 +10,8 @@
 #
 # - A loop takes a place before it takes a job, and keeps it job after job
 #   (and while it waits idle for the next) until it exits, so a busy loop
-#   pays two attribute reads per job (and a clock read while the limit is
-#   above one place per CPU) and wakes nobody.
+#   pays a few attribute reads and a clock read per job (and, once every
+#   STEAL_PERIOD, a read of its run delay under the lock) and wakes nobody.
 # - A loop that finds no place parks, first come first served. The first
 #   parked loop looks at the process's CPU time every REVIEW_PERIOD: while
 #   the CPUs have room, it lets one more loop in, and twice as many while
@@ -31,9 +31,11 @@
 #   other machines while these CPUs had work (Linux's steal time, read over
 #   STEAL_PERIOD): on a virtual machine whose host is busy, a process that
 #   cannot get its cores is busy too, not idle.
-# - Less, too, the time the loops' own threads waited, runnable, for a CPU
-#   (Linux's per-thread run delay, which each loop reads and tells after a
-#   job once every STEAL_PERIOD, summed over about as long): where other processes
+# - Less, too, the time the loops' own threads wait, runnable, for a CPU
+#   (Linux's per-thread run delay: after a job, once every STEAL_PERIOD,
+#   each loop tells what share of its time since it last told it waited;
+#   the shares told within _STEAL_STALE are summed, so a loop that stops
+#   telling, blocked in a long call, soon stops counting): where other processes
 #   keep the CPUs busy (gunicorn's other workers, on the same cores), a
 #   process's own CPU time leaves room that is not there, and its hashes,
 #   slowed, would look like jobs that wait. Under `gunicorn -k gevent -w 2`
@@ -55,13 +57,12 @@ from __future__ import annotations
 import math
 import os
 import sys
-import threading
 import time
 from collections import deque
 from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any, Callable, Collection, Tuple
 
-from ._native import allocate_lock
+from ._native import allocate_lock, thread_local
 
 __all__ = [
     "REVIEW_PERIOD",
@@ -199,8 +200,9 @@ def job_key(fn: object) -> object:
 
 _steal = stolen_seconds  # where a throttle reads the stolen time: tests stand in their own
 _delay = run_delay  # where a loop reads its thread's run delay: tests stand in their own
-# Each loop thread's last read of its run delay: {"due": monotonic, "seen": seconds or None}.
-_delays = threading.local()
+# Each loop thread's last read of its run delay:
+# {"due": monotonic of the next, "told": monotonic of the last, "seen": seconds or None}.
+_delays = thread_local()
 
 
 class _Parked:
@@ -235,7 +237,6 @@ class Throttle:
         "limit",
         "room",
         "_claimed",
-        "_delayed",
         "_holding",
         "_lock",
         "_mark",
@@ -244,8 +245,7 @@ class Throttle:
         "_stat_names",
         "_steal_mark",
         "_stolen",
-        "_waited",
-        "_waiting",
+        "_waits",
     )
 
     def __init__(self, ceiling: int, cpus: float) -> None:
@@ -266,9 +266,9 @@ class Throttle:
         self._stat_names = _stat_names()
         self._stolen = 0.0  # cores the hypervisor took over the last steal window
         self._steal_mark = self._read_steal(self._mark[0])  # (monotonic, stolen seconds), or None: never
-        self._delayed = 0.0  # seconds loops waited for a CPU, told since the last wait window; under _lock
-        self._waited = self._mark[0]  # when the current wait window started
-        self._waiting = 0.0  # cores' worth of loops waiting for a CPU over the last wait window
+        # id() of a loop thread's _delays dict -> (monotonic, share of its time it waited for a CPU), as
+        # the loop last told; under _lock.
+        self._waits: dict[int, Tuple[float, float]] = {}
 
     def enter(self) -> None:
         """Take a place to run jobs; parks until one is free. A worker thread.
@@ -376,17 +376,23 @@ class Throttle:
             self.enter()
 
     def _tell_delay(self, now: float) -> None:
-        # A loop thread, once every STEAL_PERIOD: how long it waited for a CPU since it last looked.
+        # A loop thread, once every STEAL_PERIOD: what share of its time it waited for a CPU since it last told.
         mine = _delays.__dict__
         mine["due"] = now + STEAL_PERIOD
         delay = _delay()
-        seen = mine.get("seen")
-        mine["seen"] = delay
-        if delay is not None and seen is not None:
+        seen, told = mine.get("seen"), mine.get("told", now)
+        mine["seen"], mine["told"] = delay, now
+        if delay is not None and seen is not None and now > told:
+            share = min(1.0, max(0.0, (delay - seen) / (now - told)))
             with self._lock:
-                self._delayed += max(0.0, delay - seen)
-                if now - self._waited >= STEAL_PERIOD:
-                    self._note_waiting(now)
+                self._waits[id(mine)] = (now, share)  # this thread's own dict: one per live thread
+
+    def _waiting(self, now: float) -> float:
+        # Under _lock: the cores' worth of loops waiting for a CPU, as told within _STEAL_STALE; forgets older tells.
+        waits = self._waits
+        for ident in [ident for ident, (told, _) in waits.items() if now - told > _STEAL_STALE]:
+            del waits[ident]
+        return sum(share for _, share in waits.values())
 
     def _learn(self, started: Tuple[object, float, float]) -> bool:
         # What share of its wall time the job just done computed, remembered
@@ -433,7 +439,7 @@ class Throttle:
             if elapsed > _STALE:
                 return  # a new window starts now
             used = (now[1] - cpu) / elapsed
-            room = self.cpus - self._stolen - self._waiting - used
+            room = self.cpus - self._stolen - self._waiting(now[0]) - used
             self.room = room
             self._claimed = 0.0  # what they took shows in the next window
             if room > self.grow_room and self._parked:
@@ -452,15 +458,6 @@ class Throttle:
         # A window long past says nothing of now: it only starts a new one.
         self._stolen = (steal[1] - mark[1]) / window if window <= _STEAL_STALE else 0.0
         self._steal_mark = steal
-
-    def _note_waiting(self, now: float) -> None:
-        # Under _lock, as a loop tells: the cores' worth of loops that waited
-        # for a CPU over the wait window now ending. Loops tell what they
-        # waited since they last told, so a long window (the loops idle, or in
-        # long jobs) still averages what they told.
-        self._waiting = self._delayed / (now - self._waited)
-        self._delayed = 0.0
-        self._waited = now
 
     def _read_steal(self, now: float) -> Tuple[float, float] | None:
         stolen = _steal(self._stat_names)
@@ -497,6 +494,4 @@ class Throttle:
         self._mark = _sample()
         self._stolen = 0.0
         self._steal_mark = self._read_steal(self._mark[0])
-        self._delayed = 0.0
-        self._waited = self._mark[0]
-        self._waiting = 0.0
+        self._waits = {}

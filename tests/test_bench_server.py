@@ -99,12 +99,16 @@ def test_hub_processes_are_an_arbiters_children_or_a_server_and_its_children() -
 
 @linux_only
 def test_hub_samples_sum_what_each_process_used() -> None:
-    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) for _ in range(2)]
+    code = "import time; print('asleep', flush=True); time.sleep(30)"
+    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     try:
+        for child in children:
+            assert child.stdout is not None and child.stdout.readline() == "asleep\n"
 
-        def asleep(pid: int) -> bool:
+        def asleep(pid: int) -> bool:  # in time.sleep(): it went to sleep, and used no CPU since
             sample = _server.hub_sample(pid)
-            return sample is not None and sample[2] > 0
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                return sample is not None and stat.read().rsplit(b")", 1)[1].split()[0] == b"S"
 
         wait_until(lambda: all(asleep(child.pid) for child in children), what="both children to sleep")
         each = [_server.hub_sample(child.pid) for child in children]
@@ -116,4 +120,6 @@ def test_hub_samples_sum_what_each_process_used() -> None:
         for child in children:
             child.kill()
             child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
     assert _server.hub_samples([child.pid for child in children]) is None  # gone

@@ -684,7 +684,6 @@ def test_a_wake_up_from_a_foreign_thread_costs_the_hub_one_sleep_not_two() -> No
     assert slept < trips * 6 // 5, f"the hub slept {slept} times for {trips} wake-ups"
 
 
-@pytest.mark.skipif(gnotifier._compiled is False, reason="the pure-Python build has no write that keeps the GIL")
 def _record_writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     # The names of the threads that call the dispatcher's os.write(), in order; skips the
     # test where the hub does not wake through an eventfd.
@@ -706,6 +705,7 @@ def _record_writers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return released
 
 
+@pytest.mark.skipif(gnotifier._compiled is False, reason="the pure-Python build has no write that keeps the GIL")
 def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and_a_worker_do_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -727,6 +727,7 @@ def test_a_foreign_thread_lets_go_of_the_gil_as_it_wakes_the_hub_and_the_hub_and
     assert released == ["foreign"]
 
 
+@pytest.mark.skipif(gnotifier._compiled is False, reason="the pure-Python build has no write that keeps the GIL")
 def test_a_worker_with_its_next_job_in_hand_lets_go_of_the_gil_as_it_wakes_the_hub(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from helpers import WAIT, run_in_a_thread_without_a_hub, wait_until
 
 import gnotifier
-from gnotifier import _throttle, _worker
+from gnotifier import _native, _throttle, _worker
 from gnotifier._throttle import Throttle, job_key
 
 
@@ -73,6 +73,7 @@ def cpus(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCPUs]:
     monkeypatch.setattr(_throttle, "_sample", fake)
     monkeypatch.setattr(_throttle, "_steal", fake.steal)
     monkeypatch.setattr(_throttle, "_delay", fake.delay)
+    monkeypatch.setattr(_throttle, "_delays", _native.thread_local())  # no tells left from other tests
     monkeypatch.setattr(_throttle, "_STALE", 60.0)  # a slow test thread must not make a look stale
     monkeypatch.setattr(_throttle, "_STEAL_STALE", 60.0)
     yield fake
@@ -92,6 +93,11 @@ def enter_in_a_thread(throttle: Throttle, name: str) -> tuple[threading.Thread, 
 
 def parked(throttle: Throttle) -> int:
     return len(throttle._parked)  # how many loops wait, for the test to sequence them
+
+
+def waiting(throttle: Throttle) -> float:
+    with throttle._lock:
+        return throttle._waiting(time.monotonic())  # cores' worth of loops waiting for a CPU, as told
 
 
 def wait_for_a_look_to_be_due(throttle: Throttle) -> None:
@@ -528,7 +534,7 @@ def test_loops_that_wait_for_a_cpu_count_as_busy(cpus: FakeCPUs, monkeypatch: py
     for loop in loops:
         loop.start()
     wait_until(lambda: throttle._holding == 2, what="two loops to take the two places")
-    wait_until(lambda: throttle._waiting >= 0.9, what="the loops to tell how long they wait")
+    wait_until(lambda: waiting(throttle) >= 0.9, what="the loops to tell how long they wait")
     thread, placed = enter_in_a_thread(throttle, "parked")
     try:
         wait_until(lambda: parked(throttle) == 1, what="a third loop to park")
@@ -540,6 +546,45 @@ def test_loops_that_wait_for_a_cpu_count_as_busy(cpus: FakeCPUs, monkeypatch: py
         assert throttle.limit == 3
     finally:
         stop.set()
+        for loop in loops:
+            loop.join(WAIT)
+    throttle.leave()  # the third loop's place
+
+
+def test_loops_that_stop_telling_soon_stop_counting_as_waiting(cpus: FakeCPUs, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two loops told that they waited for a CPU nearly all the time; then
+    # their jobs block in long calls, and they tell nothing more. Once their
+    # tells are stale, the CPUs' room shows again.
+    monkeypatch.setattr(_throttle, "STEAL_PERIOD", _throttle.REVIEW_PERIOD)
+    cpus.cores, cpus.waits = 0.1, 0.95
+    throttle = Throttle(ceiling=9, cpus=2)
+    blocked, release = threading.Event(), threading.Event()
+
+    def compute_then_block() -> None:
+        throttle.enter()
+        while not blocked.is_set():
+            throttle.after_job()
+            time.sleep(0.002)
+        release.wait(3 * WAIT)  # the long call: no job ends, so nothing is told
+        throttle.leave()
+
+    loops = [threading.Thread(target=compute_then_block, name=f"blocking-{n}", daemon=True) for n in range(2)]
+    for loop in loops:
+        loop.start()
+    try:
+        wait_until(lambda: waiting(throttle) >= 1.8, what="the loops to tell how long they wait")
+        blocked.set()
+        thread, placed = enter_in_a_thread(throttle, "parked")
+        wait_until(lambda: parked(throttle) == 1, what="a third loop to park")
+        cpus.wait_for_samples(5)
+        assert placed.is_set() is False  # the tells are fresh: no room
+        monkeypatch.setattr(_throttle, "_STEAL_STALE", 0.0)  # now they are stale
+        assert placed.wait(WAIT)
+        thread.join(WAIT)
+        assert (throttle.limit, throttle._holding) == (4, 3)  # room, twice the places: not a place given back
+    finally:
+        blocked.set()
+        release.set()
         for loop in loops:
             loop.join(WAIT)
     throttle.leave()  # the third loop's place

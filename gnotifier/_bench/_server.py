@@ -125,6 +125,17 @@ def wait_until_closed(port: int) -> None:
     raise RuntimeError(f"port {port} still accepts connections after the server was stopped")
 
 
+def wait_for_hubs(server: int, workers: int) -> List[int]:
+    """The server's ``workers`` hub processes, once there are as many (a worker may start after
+    another already answered); as many as there are after STARTUP seconds."""
+    deadline = time.monotonic() + STARTUP
+    while True:
+        pids = hub_processes(server, with_gunicorn())
+        if len(pids) >= workers or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
+
+
 HubSample = Tuple[float, float, int, float]  # (monotonic, hub CPU s, times hubs went to sleep, processes' CPU s)
 
 
@@ -230,7 +241,7 @@ def measure(impl: str, quick: bool, workers: int = 1) -> Metrics:
                 assert generator.stdout is not None
                 if generator.stdout.readline().strip() != "go":
                     raise RuntimeError("the load generator did not start")
-                meter = _HubMeter(hub_processes(server.pid, with_gunicorn()), warm, seconds)
+                meter = _HubMeter(wait_for_hubs(server.pid, workers), warm, seconds)
                 try:
                     pings, ping_errors = _client.ping(port, warm, seconds, TIMEOUT)
                 finally:
