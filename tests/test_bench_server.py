@@ -123,3 +123,15 @@ def test_hub_samples_sum_what_each_process_used() -> None:
             if child.stdout is not None:
                 child.stdout.close()
     assert _server.hub_samples([child.pid for child in children]) is None  # gone
+
+
+def test_wait_for_hubs_waits_for_every_worker_but_not_where_proc_lists_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    found = iter([[10], [10], [11, 12]])  # gunicorn's arbiter forks its workers one by one
+    monkeypatch.setattr(_server, "hub_processes", lambda server, arbiter: next(found))
+    monkeypatch.setattr(_server.os.path, "isdir", lambda path: True)
+    assert _server.wait_for_hubs(10, 2) == [11, 12]
+    monkeypatch.setattr(_server, "hub_processes", lambda server, arbiter: [10])
+    monkeypatch.setattr(_server.os.path, "isdir", lambda path: False)  # no /proc: nothing more will show
+    started = time.monotonic()
+    assert _server.wait_for_hubs(10, 2) == [10]
+    assert time.monotonic() - started < _server.STARTUP / 2
