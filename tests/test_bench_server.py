@@ -135,3 +135,24 @@ def test_wait_for_hubs_waits_for_every_worker_but_not_where_proc_lists_none(monk
     started = time.monotonic()
     assert _server.wait_for_hubs(10, 2) == [10]
     assert time.monotonic() - started < _server.STARTUP / 2
+
+
+def test_a_gunicorn_whose_gevent_worker_does_not_load_gives_way_to_pywsgi(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Plain ``gunicorn`` without ``packaging`` installs, then fails on -k gevent.
+    real_import = _server.importlib.import_module
+
+    def no_gevent_worker(name: str, package: str | None = None) -> object:
+        if name == "gunicorn.workers.ggevent":
+            raise ModuleNotFoundError("No module named 'packaging'")
+        return real_import(name, package)
+
+    monkeypatch.setattr(_server.importlib.util, "find_spec", lambda name, package=None: object())
+    monkeypatch.setattr(_server.importlib, "import_module", no_gevent_worker)
+    _server.why_not_gunicorn.cache_clear()
+    try:
+        why_not = _server.why_not_gunicorn()
+        assert why_not is not None and "packaging" in why_not and "gunicorn[gevent]" in why_not
+        command = _server.server_command(8000, 1)
+        assert "gunicorn" not in command and command[1] == "-c"  # the patched pywsgi server
+    finally:
+        _server.why_not_gunicorn.cache_clear()

@@ -24,6 +24,7 @@ import time
 from typing import Any, Dict, Iterator, List, Sequence, TextIO, Tuple
 
 from .._throttle import stolen_seconds
+from . import _server
 from ._spec import OPTIONAL, SCENARIO_IDS, SCENARIOS, TARGETS, UNITS, Target
 
 # A quick run measures nothing: its children run this many at a time (the
@@ -214,12 +215,11 @@ def plan(scenarios: Sequence[str], reps: int) -> Tuple[List[Tuple[str, str]], Li
                 impls.append(impl)
         runs += [(scenario.id, impl) for _ in range(reps) for impl in impls]
     if "S" in scenarios or "S2" in scenarios:
-        if importlib.util.find_spec("gunicorn") is not None:
+        why_not = _server.why_not_gunicorn()
+        if why_not is None:
             notes.append("S, S2: gunicorn -k gevent -w 1, -w 2")
         else:
-            notes.append(
-                "S, S2: gunicorn is not installed; gevent.pywsgi (patched, TCP_NODELAY) instead, in one process, in two"
-            )
+            notes.append(f"S, S2: {why_not}; gevent.pywsgi (patched, TCP_NODELAY) instead, in one process, in two")
     if "F" in scenarios:
         notes.append("F gevent: spawn() waits while its pool is busy, so each pending job is a greenlet waiting in it")
     return runs, notes

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import importlib
 import importlib.util
 import json
 import os
@@ -57,8 +58,20 @@ serve(port, shared=workers > 1)
 """
 
 
+@functools.cache
+def why_not_gunicorn() -> str | None:
+    """Why S and S2 cannot run gunicorn ``-k gevent`` here, or None when they can."""
+    if importlib.util.find_spec("gunicorn") is None:
+        return "gunicorn is not installed"
+    try:
+        importlib.import_module("gunicorn.workers.ggevent")  # needs what gunicorn[gevent] brings
+    except ImportError as exc:
+        return f"gunicorn's gevent worker does not load ({exc}; install gunicorn[gevent])"
+    return None
+
+
 def with_gunicorn() -> bool:
-    return importlib.util.find_spec("gunicorn") is not None
+    return why_not_gunicorn() is None
 
 
 def server_command(port: int, workers: int) -> List[str]:
