@@ -245,6 +245,7 @@ class Dispatcher:
                 return
             self._watcher, self._fd = watcher, fd
             self._state = _OPEN
+        self._update_ref()  # holds taken while it started: made before _start() ran, from another thread
         self._drain()
 
     def _new_watcher(self, ref: bool) -> tuple[Any, int]:

@@ -642,6 +642,43 @@ def test_dispatcher_idle_on_fresh_hub_does_not_keep_wait_from_returning(first_us
     assert record == ["call", ("wait returned", True)]
 
 
+@pytest.mark.parametrize("holder", ["notifier", "work"])
+def test_a_hub_whose_dispatcher_a_foreign_thread_made_first_is_kept_alive_by_what_holds_it(holder: str) -> None:
+    # The dispatcher starts in the hub's first loop turn; a ref'd notifier
+    # or an unsettled promise made before that turn must still hold the hub.
+    # The trigger comes from a timer that holds nothing, so the wait returns
+    # at once unless the hold counts.
+    record: list[Any] = []
+    handoff: queue.Queue[Any] = queue.Queue()
+    accepted = threading.Event()
+    release = threading.Event()
+
+    def body(hub: Any) -> None:
+        handoff.put(hub)
+        assert accepted.wait(JOIN_TIMEOUT)
+        timer = hub.loop.timer(0.05)
+        timer.ref = False
+        if holder == "notifier":
+            notifier = gnotifier.Notifier(record.append, "fired")
+            timer.start(notifier.trigger)
+        else:
+            promise = gnotifier.work(release.wait, JOIN_TIMEOUT)
+            promise.then(record.append)
+            timer.start(release.set)
+        try:
+            record.append(("wait returned", gevent.wait(timeout=WAIT_TIMEOUT)))
+        finally:
+            timer.close()
+            release.set()
+
+    owner, _ = start_own_hub_thread(body)
+    gnotifier.call_soon_threadsafe(record.append, "call", hub=handoff.get(timeout=JOIN_TIMEOUT))
+    accepted.set()
+    join_thread(owner)
+
+    assert record == ["call", "fired" if holder == "notifier" else True, ("wait returned", True)]
+
+
 # -- the wake-up through an eventfd, on the compiled libev loop ------------------------------
 
 
