@@ -108,5 +108,8 @@ def from_future(future: concurrent.futures.Future[Any]) -> Outcome:
     """The outcome of a done future; a cancelled one gives ``Cancelled``."""
     if future.cancelled():
         return Error(Cancelled(f"the future {future!r} was cancelled"))
-    exc = future.exception()
+    try:
+        exc = future.exception()
+    except BaseException as raised:  # noqa: BLE001 - gevent's ThreadPoolExecutor futures raise it here
+        return Error(raised)
     return Value(future.result()) if exc is None else Error(exc)

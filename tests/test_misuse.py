@@ -595,6 +595,28 @@ def test_gevent_executor_futures_are_followed(site: str, gevent_executor: Any) -
     assert follow(gevent_executor).get(timeout=5) == expected
 
 
+def _set_to(future: Any) -> Promise[Any]:
+    promise: Promise[Any] = Promise()
+    promise.set(future)
+    return promise
+
+
+# Their exception() raises the error rather than returning it.
+GEVENT_FAILED_FUTURE_SITES: dict[str, Callable[[Any], Promise[Any]]] = {
+    "from_future": lambda ex: Promise.from_future(ex.submit(int, "x")),
+    "set": lambda ex: _set_to(ex.submit(int, "x")),
+    "Promise.all": lambda ex: Promise.all([ex.submit(int, "x"), 2]),
+    "then-returns-it": lambda ex: Promise.resolved("x").then(lambda s: ex.submit(int, s)),
+    "Pool(executor=)": lambda ex: gnotifier.Pool(executor=ex).work(int, "x"),
+}
+
+
+@pytest.mark.parametrize("site", list(GEVENT_FAILED_FUTURE_SITES), ids=str)
+def test_gevent_executor_futures_that_fail_reject_with_their_error(site: str, gevent_executor: Any) -> None:
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        GEVENT_FAILED_FUTURE_SITES[site](gevent_executor).get(timeout=5)
+
+
 # -- 13: a forgotten run() ------------------------------------------------------------------------------
 
 FORGOTTEN_RUN = {
