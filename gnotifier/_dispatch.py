@@ -73,6 +73,7 @@ from typing import Any, Callable, TypedDict
 
 from gevent.hub import Hub, reinit
 
+from . import _fork
 from ._errors import HubClosed
 from ._gevent import (
     async_send_keeps_gil,
@@ -614,8 +615,9 @@ def all_dispatchers() -> list[Dispatcher]:
 
 
 def _after_fork_in_child() -> None:
-    # Registered at import, so it runs before any after_in_child hook a
-    # user registers later: work() inside such a hook finds a working hub.
+    # First of gnotifier's starts in a child (see _fork.py): before any
+    # after_in_child hook a user registers later, and at the first call
+    # into gnotifier from one registered earlier.
     global _create_lock
     _create_lock = allocate_lock()
     # Until its loop is re-initialised, a child shares the parent's wakeup
@@ -629,8 +631,7 @@ def _after_fork_in_child() -> None:
         dispatcher.after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.on_child(_after_fork_in_child)
 
 
 def _closed_message(hub: Hub) -> str:
@@ -713,6 +714,7 @@ def dispatcher_for(hub: Hub) -> Dispatcher:
     Raises:
         HubClosed: the hub was destroyed.
     """
+    _fork.catch_up()  # a fork hook that runs before gnotifier's: see _fork.py
     dispatcher = known_dispatcher(hub)
     if dispatcher is not None:
         return dispatcher

@@ -31,6 +31,7 @@ from gevent.hub import get_hub
 from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
+from . import _fork
 from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
@@ -163,6 +164,7 @@ class Pool:
             PoolFull: ``max_pending`` reached and called in hub context.
             RuntimeError: called from another thread than the pool's hub's.
         """
+        _fork.catch_up()  # a fork hook that runs before gnotifier's: see _fork.py
         dispatcher = self._dispatcher
         if fn is not dispatcher.checked:  # see there: checked once per drain
             check_callable("Pool.work()", fn)

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import atexit
 import contextvars
-import os
 import threading
 import warnings
 import weakref
@@ -59,6 +58,7 @@ from typing import Any, Callable, Protocol
 
 from gevent import getcurrent
 
+from . import _fork
 from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
 from ._errors import Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
@@ -735,8 +735,7 @@ def _after_fork_in_child() -> None:
         crew.after_fork_in_child()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_fork.on_child(_after_fork_in_child)
 
 
 def check_cancelled() -> None:

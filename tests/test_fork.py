@@ -36,13 +36,24 @@ import os, sys
 if sys.argv[1] == "patched":
     from gevent import monkey
     monkey.patch_all()
-import gnotifier
-
 ROUNDS = int(sys.argv[3])
 from_hook = []
+
+
+def hook():
+    import gnotifier
+
+    from_hook.append(gnotifier.work(str, "from the hook"))
+
+
+if sys.argv[2] == "work-in-early-fork-hook":
+    # Registered before gnotifier is imported: it runs before gnotifier's own hooks.
+    os.register_at_fork(after_in_child=hook)
+import gnotifier
+
 if sys.argv[2] == "work-in-fork-hook":
-    # Registered after gnotifier's own hook, as a user's would be.
-    os.register_at_fork(after_in_child=lambda: from_hook.append(gnotifier.work(str, "from the hook")))
+    # Registered after gnotifier's own hooks, as a user's usually is.
+    os.register_at_fork(after_in_child=hook)
 
 
 def round_trips(side):
@@ -80,14 +91,14 @@ gnotifier.run(main)
 """
 
 
-@pytest.mark.parametrize("hook", ["no-hook", "work-in-fork-hook"])
+@pytest.mark.parametrize("hook", ["no-hook", "work-in-fork-hook", "work-in-early-fork-hook"])
 @pytest.mark.parametrize("patching", ["plain", "patched"])
 def test_raw_fork_child_and_parent_both_keep_their_wakeups(patching: str, hook: str) -> None:
     # Regression: after a raw os.fork() the parent's work().get() timed out
     # while the child used work() too (every loop), the child hung on libuv,
     # and work() inside an after_in_child hook hung (gevent#2023).
     result = run_script(FORK_SCRIPT, patching, hook, str(ROUNDS), timeout=90)
-    child = "from the hook, child ok" if hook == "work-in-fork-hook" else "child ok"
+    child = "child ok" if hook == "no-hook" else "from the hook, child ok"
     assert (result.returncode, result.stdout.splitlines()) == (0, ["parent ok", child]), result.stderr
 
 
