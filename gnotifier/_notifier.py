@@ -20,6 +20,7 @@
 #   hub-thread only and reached from elsewhere through the dispatcher.
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any, Callable
 
@@ -40,6 +41,17 @@ else:
 Ts = TypeVarTuple("Ts")
 
 _OPEN, _FREED = "open", "freed"
+
+
+def _parameters(
+    callback: Callable[..., object],
+    /,
+    *args: Any,
+    single_shot: bool = True,
+    on_error: Callable[[BaseException], Any] | None = None,
+    ref: bool = True,
+) -> None:
+    """Notifier()'s parameters, as __init__ takes them: inspect.signature() finds none on the compiled class."""
 
 
 class Notifier:
@@ -76,6 +88,7 @@ class Notifier:
         "_delivering",  # native lock held by the hub while a callback runs; taken under _lock
         "__weakref__",
     )
+    __signature__ = inspect.signature(_parameters)
 
     def __init__(
         self,

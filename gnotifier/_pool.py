@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 import sys
 import weakref
 from typing import Any, Callable, Iterable, TypedDict, TypeVar
@@ -77,6 +78,16 @@ THREAD_LINGER = 0.05
 _ATTR = "_gnotifier_default_pool"
 
 
+def _parameters(
+    size: int | None = None,
+    *,
+    executor: concurrent.futures.Executor | None = None,
+    name: str = "gnotifier",
+    max_pending: int | None = None,
+) -> None:
+    """Pool()'s parameters, as __init__ takes them: inspect.signature() finds none on the compiled class."""
+
+
 class Pool:
     """Runs functions on real OS threads (or an executor); results land in promises.
 
@@ -101,6 +112,8 @@ class Pool:
             and ``executor`` given.
         TypeError: wrong types for the arguments.
     """
+
+    __signature__ = inspect.signature(_parameters)
 
     def __init__(
         self,
