@@ -202,7 +202,7 @@ class Thread:
 
     Attributes:
         name: the name given (or made up) at start.
-        ident: the native thread identifier, once the thread runs.
+        ident: the thread's identifier, as ``threading.get_ident()`` gives it there.
 
     Raises:
         TypeError: ``fn`` is not callable or ``name`` is not a str.
@@ -215,14 +215,14 @@ class Thread:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"start_thread(name=) must be a str or None, got {name!r}")
         self.name = name or f"gnotifier-thread-{next(_names)}"
-        self.ident: int | None = None
+        self.ident: int | None = None  # until start_new_thread() returns it
         self._dispatcher = dispatcher = dispatcher_for(get_hub())
         self._done = allocate_lock()  # held until the thread has finished
         self._done.acquire()
         self._finished = Event()  # set in the hub once the thread finished
         dispatcher.hold()
         try:
-            start_new_thread(self._main, (fn, args))
+            self.ident = start_new_thread(self._main, (fn, args))
         except BaseException:
             dispatcher.release()
             raise
@@ -257,7 +257,7 @@ class Thread:
 
     def _main(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         # The new thread.
-        self.ident = get_ident()
+        self.ident = get_ident()  # the same, for fn() to read should it come first
         dispatcher = self._dispatcher
         thread_state.dispatcher = dispatcher
         outcome = capture(fn, *args)

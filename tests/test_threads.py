@@ -312,6 +312,22 @@ def test_start_thread_runs_fn_on_another_native_thread() -> None:
     assert thread.ident == ident
 
 
+def test_start_thread_gives_the_threads_ident_before_the_thread_runs() -> None:
+    go = threading.Event()
+    seen: list[int] = []
+
+    def body() -> None:
+        assert go.wait(JOIN_TIMEOUT)
+        seen.append(threading.get_ident())
+
+    thread = gnotifier.start_thread(body)
+    ident = thread.ident  # the thread waits for go: it has not set anything yet
+    go.set()
+    thread.join(timeout=JOIN_TIMEOUT)
+
+    assert ident is not None and [ident] == seen
+
+
 def test_start_thread_names_threads() -> None:
     named = gnotifier.start_thread(lambda: None, name="worker-a")
     first = gnotifier.start_thread(lambda: None)
