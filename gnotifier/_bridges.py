@@ -42,7 +42,7 @@ from gevent.hub import get_hub
 
 from ._checks import MAX_COUNT, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import AlreadySettled, Cancelled
+from ._errors import Cancelled, already_settled
 from ._follow import AWAITABLES
 from ._native import allocate_lock, get_ident
 from ._outcome import Error, Outcome, Value
@@ -131,7 +131,7 @@ class ThreadsafePromise(Promise[T]):
     def _claim_or_raise(self) -> None:
         with self._claim:
             if self._claimed:
-                raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
+                raise already_settled(self)
             self._claimed = True
 
     def _deliver(self, payload: Any, is_error: bool) -> None:

@@ -61,3 +61,14 @@ class PoolClosed(RuntimeError):
 
     Submit to another pool (``default_pool()``) or create a new ``Pool``.
     """
+
+
+def already_settled(promise: object) -> AlreadySettled:
+    """The error for a second settle of ``promise``."""
+    return AlreadySettled(
+        f"{promise!r} is already settled, and a promise settles once: check ready() first, or make a new promise"
+    )
+
+
+# Completes "<this job> " in the message of a job's Cancelled.
+NEVER_RUNS = "was cancelled before it started and will never run; submit it again if it is still wanted"

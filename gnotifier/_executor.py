@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Callable
 
+from ._errors import NEVER_RUNS
 from ._follow import when_done
 from ._outcome import NotStarted, Outcome
 from ._worker import Deliver, Job
@@ -63,7 +64,7 @@ class ExecutorBackend:
 
     def cancel(self, job: Job) -> bool:
         """Cancel ``job``'s future if it has not started, delivering NotStarted. Hub thread."""
-        return self._cancel(job, "this job was cancelled before it started")
+        return self._cancel(job, f"this job {NEVER_RUNS}")
 
     def cancel_queued(self) -> int:
         """Cancel every future that has not started; returns how many. Hub thread."""

@@ -227,7 +227,9 @@ class Pool:
         room.acquire()
         if self._closed:
             room.release()
-            raise PoolClosed(f"{self!r} was shut down while work() waited for room")
+            raise PoolClosed(
+                f"{self!r} was shut down while work() waited for room; submit to default_pool() or a new Pool"
+            )
 
     def map(self, fn: Callable[[Any], T], iterable: Iterable[Any]) -> Promise[list[T]]:
         """``work(fn, item)`` for each item; one promise of the results in input order.

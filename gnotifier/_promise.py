@@ -34,7 +34,7 @@ from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
-from ._errors import AlreadySettled, Cancelled
+from ._errors import NEVER_RUNS, Cancelled, already_settled
 from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
@@ -123,7 +123,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         """
         self._check_thread("set")
         if self._state is not PENDING:
-            raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
+            raise already_settled(self)
         if isinstance(value, AWAITABLES):
             self._follow(value)
         else:
@@ -147,7 +147,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if not isinstance(exception, BaseException):
             raise TypeError(f"set_exception() needs an exception instance, got {exception!r}")
         if self._state is not PENDING:
-            raise AlreadySettled(f"{self!r} is already settled; a promise settles once")
+            raise already_settled(self)
         if exc_info and exception.__traceback__ is None:
             exception = exception.with_traceback(exc_info[2])
         self._settle(Error(exception))
@@ -380,7 +380,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if job is not None and not job.cancel():
             return False
         # A pool's job settles its promise as it is cancelled; anything else is settled here.
-        self._settle(Error(Cancelled(f"{self!r} was cancelled before it started")))
+        self._settle(Error(Cancelled(f"{self!r} {NEVER_RUNS}")))
         return True
 
     def as_future(self) -> concurrent.futures.Future[T]:

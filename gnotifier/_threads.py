@@ -164,7 +164,9 @@ class _Reply:
     def abandon(self) -> None:
         # Hub thread, from hub.destroy(): the call's greenlet will never
         # run again, so the waiting thread is told now.
-        self.answer(Error(HubClosed(f"the hub {describe(self.dispatcher.hub)} was destroyed before the call finished")))
+        hub = describe(self.dispatcher.hub)
+        message = f"the hub {hub} was destroyed before the call finished; destroy a hub once the calls into it returned"
+        self.answer(Error(HubClosed(message)))
 
 
 def _spawn_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

@@ -60,7 +60,7 @@ from gevent import getcurrent
 
 from . import _fork
 from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
-from ._errors import Cancelled, PoolClosed
+from ._errors import NEVER_RUNS, Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
 from ._outcome import Error, NotStarted, Outcome, Value
@@ -372,7 +372,7 @@ class Crew:
             job.cancel_requested = True
             return False
         # The job stays queued; the loop that takes it finds it claimed.
-        self._finish(job, NotStarted("this job was cancelled before it started"))
+        self._finish(job, NotStarted(f"this job {NEVER_RUNS}"))
         return True
 
     def cancel_queued(self) -> int:

@@ -571,6 +571,51 @@ def test_then_callback_returning_its_own_derived_promise_rejects_with_type_error
     assert str(excinfo.value).strip()
 
 
+# -- the library's own errors say what to do ------------------------------------------------------------
+
+
+def _settle_twice(promise: Promise[Any]) -> None:
+    promise.set(1)
+    promise.set(2)
+
+
+def _cancelled_job(pool: Pool) -> None:
+    gate = threading.Event()
+    running = pool.work(gate.wait, 5)  # size=1: the next job stays queued
+    queued = pool.work(int, "1")
+    try:
+        assert queued.cancel()
+        queued.get(timeout=5)
+    finally:
+        gate.set()
+        running.get(timeout=5)
+
+
+def _work_after_shutdown(pool: Pool) -> None:
+    pool.shutdown()
+    pool.work(int, "1")
+
+
+OWN_ERRORS: dict[str, tuple[Callable[[Pool], None], type[BaseException], str]] = {
+    "Promise set twice": (lambda pool: _settle_twice(Promise()), gnotifier.AlreadySettled, "make a new promise"),
+    "ThreadsafePromise set twice": (
+        lambda pool: _settle_twice(gnotifier.ThreadsafePromise()),
+        gnotifier.AlreadySettled,
+        "make a new promise",
+    ),
+    "a queued job cancelled": (_cancelled_job, gnotifier.Cancelled, "submit it again"),
+    "work() after shutdown": (_work_after_shutdown, gnotifier.PoolClosed, "default_pool()"),
+}
+
+
+@pytest.mark.parametrize("case", list(OWN_ERRORS), ids=str)
+def test_the_librarys_own_errors_say_what_to_do(case: str, pool: Pool) -> None:
+    cause, error, advice = OWN_ERRORS[case]
+    with pytest.raises(error) as raised:
+        cause(pool)
+    assert advice in str(raised.value)
+
+
 # -- 12: gevent's ThreadPoolExecutor futures ----------------------------------------------------------
 
 
