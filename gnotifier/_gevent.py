@@ -119,14 +119,34 @@ def async_send_keeps_gil(loop: Any) -> bool:
     return type(loop).__module__ == "gevent.libev.corecext"
 
 
+class _SpentWatcher:
+    """The fork watcher of a killed ThreadPool: starting, stopping and closing it do nothing."""
+
+    __slots__ = ()
+
+    def start(self, *args: Any) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def kill_threadpool(threadpool: ThreadPool) -> None:
     """Let ``threadpool``'s threads go once idle, and free it from its loop.
 
     Must run in hub context, where kill() does not wait. Without stopping
-    its fork watcher, the loop would keep the pool alive for good.
+    its fork watcher, the loop would keep the pool alive for good. A worker
+    that leaves afterwards while others' stop signals are still queued asks
+    the hub to ``adjust()`` the pool, which starts the fork watcher again:
+    closed, it raises there on the cffi loops and libuv; started, it would
+    keep the pool alive. So the pool gets one that does nothing.
     """
     threadpool.kill()
     threadpool.fork_watcher.stop()
+    threadpool.fork_watcher = _SpentWatcher()  # type: ignore[assignment]  # start, stop and close are all it needs
 
 
 def hub_threadpool_if_made(hub: Hub) -> ThreadPool | None:

@@ -76,6 +76,29 @@ def test_kill_threadpool_lets_its_threads_go_and_frees_the_pool() -> None:
     wait_until(lambda: live_threadpools() <= before, WAIT, "the killed threadpool to be freed")
 
 
+def test_a_killed_threadpool_adjusted_while_its_workers_leave_reports_no_error(hub_errors: list[Any]) -> None:
+    # A worker that leaves after kill() while the others' stop signals are
+    # still queued asks the hub to adjust() the pool, which starts its fork
+    # watcher again: once closed, that raised on the cffi loops and libuv.
+    threadpool = ThreadPool(2, idle_task_timeout=0.05)  # idle, its threads leave
+    gate = threading.Event()
+    running = [threadpool.spawn(gate.wait, WAIT) for _ in range(2)]
+    in_hub: list[bool] = []
+
+    def kill_then_adjust() -> None:
+        _gevent.kill_threadpool(threadpool)
+        threadpool.adjust()  # its workers are still there, busy
+        in_hub.append(True)
+
+    gevent.get_hub().loop.run_callback(kill_then_adjust)
+    wait_until(lambda: in_hub == [True], WAIT, "the kill and the adjust() in the hub")
+    gate.set()
+    for result in running:
+        assert result.get(timeout=WAIT) is True
+    wait_until(lambda: threadpool.size == 0, WAIT, "the threadpool's threads to go")
+    assert hub_errors == []
+
+
 def test_hub_threadpool_if_made_does_not_make_one() -> None:
     def probe() -> tuple[bool, bool]:
         hub = gevent.get_hub()
