@@ -122,12 +122,20 @@ class Notifier:
     @property
     def freed(self) -> bool:
         """Whether the notifier was freed or its hub destroyed. Any thread."""
-        return self._state is _FREED or self._dispatcher.closed
+        if self._state is _FREED:
+            return True
+        if self._dispatcher.closed:
+            self.free()  # the destroyed hub freed it: its callback and arguments go now
+            return True
+        return False
 
     def trigger(self) -> None:
         """Schedule the callback to run in the notifier's hub. Safe from any thread.
 
         Never runs the callback inline and never blocks (beyond a brief lock).
+        Triggers that arrive before the callback runs may merge into one run:
+        after every trigger the callback runs at least once, and it never
+        runs without one.
 
         Raises:
             NotifierFreed: the notifier was freed or its hub destroyed.
