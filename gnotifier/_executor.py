@@ -11,6 +11,9 @@
 #   (the later report of the cancelled future is then ignored).
 # - Executors do not say when a job starts: ``started()`` runs as its
 #   outcome is delivered.
+# - A job cancelled while it runs in a thread executor (a
+#   ``concurrent.futures.ThreadPoolExecutor``, gevent's included) finds
+#   ``check_cancelled()`` raising, as on gnotifier's own threads.
 #
 # Assumptions:
 # - Everything here runs in the hub's thread, except the futures' done
@@ -20,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Any, Callable
 
+from ._dispatch import thread_state
 from ._errors import NEVER_RUNS
 from ._follow import when_done
 from ._outcome import NotStarted, Outcome
@@ -28,10 +32,19 @@ from ._worker import Deliver, Job
 __all__ = ["ExecutorBackend"]
 
 
+def _run_as(job: Job, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # An executor's thread: ``fn`` runs as ``job``, for check_cancelled().
+    thread_state.job = job
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        thread_state.job = None
+
+
 class ExecutorBackend:
     """Runs a pool's jobs on a ``concurrent.futures.Executor``."""
 
-    __slots__ = ("executor", "deliver", "started", "_futures")
+    __slots__ = ("executor", "deliver", "started", "_futures", "_in_threads")
 
     def __init__(
         self, executor: concurrent.futures.Executor, deliver: Deliver, started: Callable[[], Any] | None = None
@@ -40,6 +53,9 @@ class ExecutorBackend:
         self.deliver = deliver
         self.started = started
         self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered
+        # Jobs in threads of this process can ask check_cancelled(); in
+        # processes or on other machines they have no way to hear of it.
+        self._in_threads = isinstance(executor, concurrent.futures.ThreadPoolExecutor)
 
     def submit(self, job: Job) -> None:
         """Submit ``job`` to the executor. Hub thread.
@@ -48,7 +64,10 @@ class ExecutorBackend:
             whatever ``executor.submit()`` raises (a shut-down executor's RuntimeError).
         """
         fn, args, kwargs = job.fn, job.args, job.kwargs or {}
-        future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
+        if self._in_threads:
+            future = self.executor.submit(_run_as, job, fn, args, kwargs)  # type: ignore[arg-type]
+        else:
+            future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
         job.backend = self
         self._futures[job] = future
@@ -73,7 +92,10 @@ class ExecutorBackend:
 
     def _cancel(self, job: Job, why: str) -> bool:
         future = self._futures.get(job)
-        if future is None or not future.cancel():
+        if future is None:
+            return False
+        if not future.cancel():
+            job.cancel_requested = True  # running: check_cancelled() in it raises from now on
             return False
         del self._futures[job]
         self.deliver(job, NotStarted(why))

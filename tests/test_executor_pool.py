@@ -200,6 +200,35 @@ def test_pool_executor_cancel_queued_job_cancels_its_future(
     assert ran == ["a", "c"]
 
 
+def test_a_running_job_of_a_thread_executor_hears_its_cancel_through_check_cancelled(
+    make_pool: Callable[..., gnotifier.Pool], executor: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    pool = make_pool(executor=executor)
+    started = threading.Event()
+    checks: list[str] = []
+
+    def job() -> str:
+        started.set()
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                gnotifier.check_cancelled()
+            except gnotifier.Cancelled:
+                checks.append("cancelled")
+                raise
+            time.sleep(0.001)  # polling its flag, as a long job would between steps
+        return "ran to the end"
+
+    promise = pool.work(job)
+    assert started.wait(WAIT)
+    assert promise.cancel() is False  # running: it can only be asked to stop
+    with pytest.raises(gnotifier.Cancelled):
+        promise.get(timeout=WAIT)
+    assert checks == ["cancelled"]
+    gnotifier.check_cancelled()  # outside a job: nothing
+    wait_until(lambda: pool.stats()["cancelled"] == 1, what="the pool to count the job as cancelled")
+
+
 def test_pool_executor_stats_count_a_cancelled_job_at_once(
     make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
 ) -> None:
