@@ -714,7 +714,7 @@ def _at_exit() -> None:
     forgot_run = unrun > 0 or any(count and not crew.dispatcher.ran for crew, count in dropped.items())
     lost = [f"{sum(dropped.values())} queued job(s) never started"] if any(dropped.values()) else []
     if unrun:
-        lost.append(f"{unrun} call(s) (work results, notifier triggers) waited for a hub that never ran")
+        lost.append(f"{unrun} call(s) (work results, notifier triggers) waited for a hub that never came for them")
     if lost:
         advice = (
             "run the program's main with gnotifier.run(main), which returns once all of it is done"

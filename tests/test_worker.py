@@ -190,7 +190,7 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
     )
     warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
     # The script never ran its hub either: the warning says so.
-    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["a hub that never ran"]
+    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["a hub that never came for them"]
     assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job finished"]), result.stderr
     assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
 
