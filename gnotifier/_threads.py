@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from time import monotonic
 from typing import Any, Callable, TypeVar, overload
 
 import gevent
@@ -32,6 +33,7 @@ from ._gevent import get_hub_if_exists
 from ._native import allocate_lock, get_ident, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
 from ._promise import Promise
+from ._worker import stopped_for_exit
 
 __all__ = ["Thread", "call_in_hub", "call_soon_threadsafe", "start_thread"]
 
@@ -41,6 +43,7 @@ else:
     from typing_extensions import TypeVarTuple, Unpack
 
 T = TypeVar("T")
+EXIT_CHECK = 0.1  # seconds between looks, while call_in_hub() waits, at whether the interpreter exits
 Ts = TypeVarTuple("Ts")
 
 
@@ -123,7 +126,9 @@ def call_in_hub(
         TimeoutError: ``timeout`` seconds passed first.
         RuntimeError: called in the target hub's own thread (it would
             deadlock), or no target hub: pass ``hub=``.
-        HubClosed: the target hub was destroyed before the call finished.
+        HubClosed: the target hub was destroyed before the call finished,
+            or the interpreter is exiting and the hub, its main thread's,
+            will not run again.
         TypeError: ``fn`` is not callable.
     """
     check_callable("call_in_hub()", fn)
@@ -135,12 +140,36 @@ def call_in_hub(
             "deadlock; call fn directly, or use work()/call_soon_threadsafe()"
         )
     reply = _Reply(dispatcher)
+    _refuse_if_stopped_for_exit(dispatcher)
     dispatcher.submit(_spawn_call, (reply, fn, args))
-    if not reply.done.acquire(True, -1 if timeout is None else timeout):
+    if not _wait_for(reply, timeout):
         raise TimeoutError(f"call_in_hub({fn!r}) got no answer within {timeout} s; it goes on in the hub")
     outcome = reply.outcome
     del reply
     return outcome.unwrap()  # type: ignore[union-attr]
+
+
+def _wait_for(reply: _Reply, timeout: float | None) -> bool:
+    # The calling thread: whether the answer came within ``timeout``. In
+    # slices, so that a caller of the exiting thread's hub, which will never
+    # run again, is let go rather than keep the exit waiting for its job.
+    done = reply.done
+    deadline = None if timeout is None else monotonic() + timeout
+    while True:
+        left = EXIT_CHECK if deadline is None else min(EXIT_CHECK, deadline - monotonic())
+        if done.acquire(True, max(left, 0.0)):
+            return True
+        _refuse_if_stopped_for_exit(reply.dispatcher)
+        if deadline is not None and monotonic() >= deadline:
+            return False
+
+
+def _refuse_if_stopped_for_exit(dispatcher: Dispatcher) -> None:
+    if stopped_for_exit(dispatcher):
+        raise HubClosed(
+            f"the interpreter is exiting and the hub {describe(dispatcher.hub)} will not run again; "
+            "wait for the jobs that call into it (gnotifier.run(main) does) before the program ends"
+        )
 
 
 class _Reply:

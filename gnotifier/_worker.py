@@ -62,7 +62,7 @@ from . import _fork
 from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
 from ._errors import NEVER_RUNS, Cancelled, PoolClosed
 from ._gevent import reset_threadpool_in_child, run_on_threadpool
-from ._native import Empty, SimpleQueue, allocate_lock, set_os_thread_name
+from ._native import Empty, SimpleQueue, allocate_lock, get_ident, set_os_thread_name
 from ._outcome import Error, NotStarted, Outcome, Value
 from ._throttle import REVIEW_PERIOD, Throttle, usable_cpus
 
@@ -696,13 +696,20 @@ class Crew:
 
 _crews: weakref.WeakSet[Crew] = weakref.WeakSet()
 _exiting = False  # set once, at interpreter exit
+_exiting_thread = -1  # the thread that runs the exit: its hub will not run again
+
+
+def stopped_for_exit(dispatcher: Dispatcher) -> bool:
+    """Whether the interpreter is exiting and ``dispatcher``'s hub will never run again. Any thread."""
+    return _exiting and dispatcher.thread_ident == _exiting_thread
 
 
 def _at_exit() -> None:
     # Left to themselves, worker threads are torn down mid-call when the
     # interpreter finalises; inside some C and C++ code (bcrypt, drivers)
     # that aborts the whole process ("FATAL: exception not rethrown").
-    global _exiting
+    global _exiting, _exiting_thread
+    _exiting_thread = get_ident()
     _exiting = True
     crews = list(_crews)
     dropped = {crew: crew.stop_for_exit() for crew in crews}

@@ -195,6 +195,43 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
     assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
 
 
+EXIT_CALLING_THE_HUB = """\
+import sys, threading
+if sys.argv[1] == "patched":
+    from gevent import monkey
+    monkey.patch_all()
+import gnotifier
+from gevent.monkey import get_original
+exiting = get_original("threading", "Event")() if sys.argv[1] == "patched" else threading.Event()
+started = threading.Event()
+
+def job():
+    started.set()
+    exiting.wait(10)  # until the script has ended: the main hub will not run again
+    try:
+        gnotifier.call_in_hub(print, "the hub answered")
+    except gnotifier.HubClosed as exc:
+        print("job let go:", "exiting" in str(exc), flush=True)
+
+gnotifier.work(job)
+assert started.wait(10)
+import atexit
+atexit.register(exiting.set)  # runs before gnotifier's own exit, which waits for the job
+print("script ends", flush=True)
+"""
+
+
+@pytest.mark.parametrize("patching", ["plain", "patched"])
+def test_a_job_calling_into_the_main_hub_at_exit_is_let_go_rather_than_hang_the_exit(patching: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_CALLING_THE_HUB, patching],
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job let go: True"]), result.stderr
+
+
 SPIN = 30.0  # seconds a test's loop watches for its next job; each test is done long before
 
 
