@@ -88,7 +88,12 @@ def _is_async(fn: Any) -> bool:
     inner = getattr(fn, "func", None)  # functools.partial
     if inner is not None and inner is not fn:
         return _is_async(inner)
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        return True
+    # An object whose class calls it with an ``async def __call__``.
+    call = None if isinstance(fn, type) else getattr(type(fn), "__call__", None)  # noqa: B004 - the method itself
+    code = getattr(call, "__code__", None)
+    return code is not None and bool(code.co_flags & ASYNC_FLAGS)
 
 
 def check_timeout(what: str, timeout: Any, name: str = "timeout") -> float | None:

@@ -178,7 +178,18 @@ CALLABLE_SITES: dict[str, Callable[[Any], Any]] = {
 }
 
 NOT_CALLABLE = {"int": 42, "str": "print"}
-ASYNC_FUNCTIONS = {"coroutine-function": coroutine_function, "async-generator-function": async_generator_function}
+
+
+class _AsyncCallable:
+    async def __call__(self, *args: Any) -> None:
+        """Calling the object makes a coroutine, as calling a coroutine function does."""
+
+
+ASYNC_FUNCTIONS = {
+    "coroutine-function": coroutine_function,
+    "async-generator-function": async_generator_function,
+    "object-with-async-call": _AsyncCallable(),
+}
 
 
 @pytest.mark.parametrize("bad", list(NOT_CALLABLE.values()), ids=list(NOT_CALLABLE))
