@@ -12,7 +12,7 @@ import inspect
 import math
 import threading
 import types
-from typing import Any
+from typing import Any, Callable
 
 __all__ = [
     "ASYNC_FLAGS",
@@ -127,3 +127,25 @@ def check_count(what: str, value: Any, name: str, minimum: int = 1, maximum: int
     if not minimum <= value <= maximum:
         raise ValueError(f"{what} needs {name} from {minimum} to {maximum}, got {value!r}")
     return value
+
+
+class ClassSignature:
+    """A class's ``__signature__``, for ``inspect.signature()``: the parameters of ``parameters``.
+
+    A compiled class's ``__init__`` shows inspect no parameters. Given to a
+    subclass only while the ``__init__`` that would run is still this
+    class's; one with its own gets None, and inspect looks at that instead.
+    """
+
+    __slots__ = ("_signature",)
+
+    def __init__(self, parameters: Callable[..., None]) -> None:
+        self._signature = inspect.signature(parameters)
+
+    def __get__(self, instance: object, owner: type | None = None) -> inspect.Signature | None:
+        if instance is not None or owner is None:
+            return None
+        for klass in owner.__mro__:
+            if "__init__" in vars(klass):
+                return self._signature if vars(klass).get("__signature__") is self else None
+        return None

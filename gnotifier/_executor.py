@@ -31,14 +31,19 @@ from ._worker import Deliver, Job
 
 __all__ = ["ExecutorBackend"]
 
+# Python 3.14's subinterpreter pool subclasses ThreadPoolExecutor, but pickles what it runs.
+_INTERPRETER_POOLS = tuple(
+    getattr(concurrent.futures, name) for name in ["InterpreterPoolExecutor"] if hasattr(concurrent.futures, name)
+)
+
 
 def _run_as(job: Job, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     # An executor's thread: ``fn`` runs as ``job``, for check_cancelled().
-    thread_state.job = job
+    outer, thread_state.job = thread_state.job, job  # outer: an executor that runs jobs inline
     try:
         return fn(*args, **kwargs)
     finally:
-        thread_state.job = None
+        thread_state.job = outer
 
 
 class ExecutorBackend:
@@ -55,7 +60,9 @@ class ExecutorBackend:
         self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered
         # Jobs in threads of this process can ask check_cancelled(); in
         # processes or on other machines they have no way to hear of it.
-        self._in_threads = isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+        self._in_threads = isinstance(executor, concurrent.futures.ThreadPoolExecutor) and not isinstance(
+            executor, _INTERPRETER_POOLS
+        )
 
     def submit(self, job: Job) -> None:
         """Submit ``job`` to the executor. Hub thread.
@@ -82,8 +89,12 @@ class ExecutorBackend:
         self.deliver(job, outcome)
 
     def cancel(self, job: Job) -> bool:
-        """Cancel ``job``'s future if it has not started, delivering NotStarted. Hub thread."""
-        return self._cancel(job, f"this job {NEVER_RUNS}")
+        """Cancel ``job``'s future if it has not started, delivering NotStarted; else ask it to stop. Hub thread."""
+        if self._cancel(job, f"this job {NEVER_RUNS}"):
+            return True
+        if job in self._futures:
+            job.cancel_requested = True  # running: check_cancelled() in it raises from now on
+        return False
 
     def cancel_queued(self) -> int:
         """Cancel every future that has not started; returns how many. Hub thread."""
@@ -92,10 +103,7 @@ class ExecutorBackend:
 
     def _cancel(self, job: Job, why: str) -> bool:
         future = self._futures.get(job)
-        if future is None:
-            return False
-        if not future.cancel():
-            job.cancel_requested = True  # running: check_cancelled() in it raises from now on
+        if future is None or not future.cancel():
             return False
         del self._futures[job]
         self.deliver(job, NotStarted(why))

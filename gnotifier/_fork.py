@@ -1,16 +1,17 @@
-"""gnotifier's own start in a forked child, run once per fork, as early as it is needed.
+"""gnotifier's own start in a forked child, run once per child, as early as it is needed.
 
 ``os.register_at_fork(after_in_child=)`` hooks run in the order they were
 registered, so a hook a user registered before gnotifier was imported runs
 before gnotifier's. If that hook calls ``work()``, the job would meet the
 parent's pools and wakeup fd, and gnotifier's start afterwards would take
-it for one of the parent's. So every entry point that a hook may reach
-calls ``catch_up()``: in a child whose start has not run yet, it runs it
-there and then, and the hook itself then finds it done.
+it for one of the parent's. So the entry points such a hook reaches call
+``catch_up()``: in a child whose start has not run yet, it runs it there
+and then, and gnotifier's own hook then finds it done.
 
-Between our ``before`` hook (registered after the user's, so run before
-theirs) and our ``after_*`` hooks, ``_parent`` holds the forking process's
-pid; otherwise it is None, and ``catch_up()`` costs one global read.
+``_forking`` counts the forks under way, from our ``before`` hook
+(registered after the user's, so run before theirs) to our
+``after_in_parent`` hook; a child inherits a count of at least one, its
+own fork's. Outside forks ``catch_up()`` reads that count and returns.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+from ._native import allocate_lock
+
 _starts: list[Callable[[], None]] = []  # run in a child, in the order they were added
-_parent: int | None = None  # the forking process's pid, until our after_* hook ran
+_lock = allocate_lock()  # guards _forking: several threads may fork at once
+_forking = 0  # forks under way in this process
+_started_in = os.getpid()  # the process whose starts have run (or that needed none)
 
 
 def on_child(start: Callable[[], None]) -> None:
@@ -29,27 +34,38 @@ def on_child(start: Callable[[], None]) -> None:
 
 def catch_up() -> None:
     """In a child whose starts have not run yet, run them now; else nothing. Any thread."""
-    if _parent is not None and os.getpid() != _parent:
+    if _forking and os.getpid() != _started_in:
         _after_in_child()
 
 
 def _before() -> None:
-    global _parent
-    _parent = os.getpid()
+    global _forking
+    with _lock:
+        _forking += 1
 
 
 def _after_in_parent() -> None:
-    global _parent
-    _parent = None
+    global _forking
+    with _lock:
+        _forking -= 1
 
 
 def _after_in_child() -> None:
-    global _parent
-    if _parent is None:
+    # The child has one thread, this one: nothing to guard against but ourselves.
+    global _forking, _started_in, _lock
+    if os.getpid() == _started_in:
         return  # caught up already, in an earlier hook
-    _parent = None
+    _started_in = os.getpid()
+    _forking = 0
+    _lock = allocate_lock()  # another thread may have held it at the fork
+    failed: BaseException | None = None
     for start in _starts:
-        start()
+        try:
+            start()
+        except BaseException as exc:  # noqa: BLE001 - the other starts must run all the same
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 if hasattr(os, "register_at_fork"):

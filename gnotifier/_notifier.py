@@ -20,13 +20,12 @@
 #   hub-thread only and reached from elsewhere through the dispatcher.
 from __future__ import annotations
 
-import inspect
 import sys
 from typing import Any, Callable
 
 from gevent.hub import get_hub
 
-from ._checks import check_callable
+from ._checks import ClassSignature, check_callable
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import HubClosed, NotifierFreed
 from ._native import allocate_lock
@@ -88,7 +87,7 @@ class Notifier:
         "_delivering",  # native lock held by the hub while a callback runs; taken under _lock
         "__weakref__",
     )
-    __signature__ = inspect.signature(_parameters)
+    __signature__ = ClassSignature(_parameters)
 
     def __init__(
         self,
@@ -122,12 +121,7 @@ class Notifier:
     @property
     def freed(self) -> bool:
         """Whether the notifier was freed or its hub destroyed. Any thread."""
-        if self._state is _FREED:
-            return True
-        if self._dispatcher.closed:
-            self.free()  # the destroyed hub freed it: its callback and arguments go now
-            return True
-        return False
+        return self._state is _FREED or self._dispatcher.closed
 
     def trigger(self) -> None:
         """Schedule the callback to run in the notifier's hub. Safe from any thread.

@@ -20,6 +20,7 @@ from typing import Any, Callable, Generic, NoReturn, TypeVar, Union
 from gevent.event import AsyncResult
 
 from ._errors import Cancelled
+from ._gevent import FUTURE_PROXY
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -108,8 +109,10 @@ def from_future(future: concurrent.futures.Future[Any]) -> Outcome:
     """The outcome of a done future; a cancelled one gives ``Cancelled``."""
     if future.cancelled():
         return Error(Cancelled(f"the future {future!r} was cancelled"))
-    try:
+    if FUTURE_PROXY is not None and isinstance(future, FUTURE_PROXY):
+        # gevent's ThreadPoolExecutor: its exception() raises the error (a
+        # gevent.Timeout as a new TimeoutError) rather than return it.
+        exc = future.asyncresult.exception  # type: ignore[attr-defined]
+    else:
         exc = future.exception()
-    except BaseException as raised:  # noqa: BLE001 - gevent's ThreadPoolExecutor futures raise it here
-        return Error(raised)
     return Value(future.result()) if exc is None else Error(exc)

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import inspect
 import sys
 import weakref
 from typing import Any, Callable, Iterable, TypedDict, TypeVar
@@ -33,7 +32,7 @@ from gevent.lock import Semaphore
 from gevent.threadpool import ThreadPool
 
 from . import _fork
-from ._checks import MAX_COUNT, check_callable, check_count, check_timeout
+from ._checks import MAX_COUNT, ClassSignature, check_callable, check_count, check_timeout
 from ._dispatch import Dispatcher, dispatcher_for
 from ._errors import Cancelled, PoolClosed, PoolFull
 from ._executor import ExecutorBackend
@@ -113,7 +112,7 @@ class Pool:
         TypeError: wrong types for the arguments.
     """
 
-    __signature__ = inspect.signature(_parameters)
+    __signature__ = ClassSignature(_parameters)
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
-from ._errors import NEVER_RUNS, Cancelled, already_settled
+from ._errors import Cancelled, already_settled
 from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
@@ -380,7 +380,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if job is not None and not job.cancel():
             return False
         # A pool's job settles its promise as it is cancelled; anything else is settled here.
-        self._settle(Error(Cancelled(f"{self!r} {NEVER_RUNS}")))
+        self._settle(Error(Cancelled(f"{self!r} was cancelled; a new promise (or job) is needed for the outcome")))
         return True
 
     def as_future(self) -> concurrent.futures.Future[T]:

@@ -233,7 +233,8 @@ class Thread:
 
     Attributes:
         name: the name given (or made up) at start.
-        ident: the thread's identifier, as ``threading.get_ident()`` gives it there.
+        ident: the thread's identifier, as the unpatched ``_thread.get_ident()``
+            gives it there.
 
     Raises:
         TypeError: ``fn`` is not callable or ``name`` is not a str.

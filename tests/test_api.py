@@ -94,3 +94,15 @@ def test_a_class_that_states_its_signature_states_what_its_init_takes(cls: type)
     stated = inspect.signature(cls)
     parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
     assert _bare(stated) == _bare(inspect.Signature(parameters))
+
+
+def test_a_subclass_shows_its_own_init_or_else_its_bases_signature() -> None:
+    class Named(gnotifier.Pool):
+        def __init__(self, workers: int, label: str = "x") -> None:
+            super().__init__(workers, name=label)
+
+    class Plain(gnotifier.Pool):
+        pass
+
+    assert _bare(inspect.signature(Named)) == "(workers, label='x')"
+    assert _bare(inspect.signature(Plain)) == SIGNATURES["Pool"]

@@ -229,6 +229,25 @@ def test_a_running_job_of_a_thread_executor_hears_its_cancel_through_check_cance
     wait_until(lambda: pool.stats()["cancelled"] == 1, what="the pool to count the job as cancelled")
 
 
+def test_shutdown_cancelling_pending_jobs_leaves_a_running_one_of_a_thread_executor_alone(
+    make_pool: Callable[..., gnotifier.Pool], executor: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    pool = make_pool(executor=executor)
+    started, finish = threading.Event(), threading.Event()
+
+    def job() -> str:
+        started.set()
+        assert finish.wait(WAIT)
+        gnotifier.check_cancelled()  # nobody cancelled this job: no raise
+        return "finished"
+
+    promise = pool.work(job)
+    assert started.wait(WAIT)
+    pool.shutdown(wait=False, cancel_pending=True)
+    finish.set()
+    assert promise.get(timeout=WAIT) == "finished"
+
+
 def test_pool_executor_stats_count_a_cancelled_job_at_once(
     make_pool: Callable[..., gnotifier.Pool], executor_of_one: RecordingExecutor, gates: Gates
 ) -> None:

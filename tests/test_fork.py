@@ -214,3 +214,26 @@ def test_a_child_forked_while_a_worker_loop_is_alive_exits_normally() -> None:
     # and its exit waited for loops that did not exist there, forever.
     result = run_script(EXIT_AFTER_FORK, timeout=30)
     assert (result.returncode, result.stdout.splitlines()) == (0, ["child exits", "child status 0"]), result.stderr
+
+
+def test_a_child_forked_while_another_threads_fork_finishes_still_runs_gnotifiers_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The interleaving, forced: thread B's before-hook, then thread A's
+    # after_in_parent hook (A forked just before), then B's fork. B's child
+    # must still find its start owed, at its first call into gnotifier.
+    from gnotifier import _fork
+
+    ran: list[str] = []
+    monkeypatch.setattr(_fork, "_starts", [lambda: ran.append("start")])
+    monkeypatch.setattr(_fork, "_forking", 0)
+    monkeypatch.setattr(_fork, "_started_in", os.getpid())
+    monkeypatch.setattr(_fork, "_lock", _fork._lock)  # the child's start replaces it: put it back after
+    _fork._before()  # A's fork
+    _fork._before()  # B's fork
+    _fork._after_in_parent()  # A's fork is done
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # from here on: B's child
+    _fork.catch_up()
+    _fork.catch_up()  # once only
+    _fork._after_in_child()  # gnotifier's own hook, later: done already
+    assert ran == ["start"]

@@ -16,7 +16,6 @@ from helpers import (
     in_foreign_thread,
     in_hub_context,
     join_thread,
-    noop,
     outcome,
     settle,
     start_thread,
@@ -299,28 +298,6 @@ def test_notifier_of_destroyed_hub_counts_as_freed(trigger_in_owner: bool) -> No
         ("free", ("returned", None)),
     ]
     assert seen == expected
-
-
-def test_a_notifier_its_destroyed_hub_freed_drops_its_callback_and_arguments_once_seen_freed() -> None:
-    class Payload:
-        pass
-
-    made: queue.Queue[tuple[Notifier, weakref.ref[Payload]]] = queue.Queue()
-
-    def owner() -> None:
-        hub = gevent.get_hub()
-        payload = Payload()
-        made.put((Notifier(noop, payload, ref=False), weakref.ref(payload)))
-        del payload
-        hub.destroy(destroy_loop=True)
-
-    join_thread(start_thread(owner), timeout=JOIN_TIMEOUT)
-    notifier, payload = made.get(timeout=JOIN_TIMEOUT)
-    gc.collect()
-    assert payload() is not None  # nothing looked yet
-    assert notifier.freed
-    gc.collect()
-    assert payload() is None
 
 
 def test_notifier_of_destroyed_hub_trigger_from_third_thread_raises_notifier_freed() -> None:
