@@ -201,19 +201,18 @@ class ThreadsafePromise(Promise[T]):
         timeout = check_timeout("ThreadsafePromise.wait()", timeout)
         if not self.ready():
             try:
-                self.as_future().exception(timeout)
+                self._future(False).exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 return None
         return self.value
 
     def _wait_in_thread(self, timeout: float | None, what: str) -> T:
-        self._observed = True
         if not self.ready():
             try:
-                self.as_future().exception(timeout)
+                self._future(False).exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 raise TimeoutError(f"ThreadsafePromise.{what}(): not settled within {timeout} s") from None
-        exc = self.exception
+        exc = self.exception  # settled: observes it
         if exc is not None:
             raise exc
         return self.value  # type: ignore[return-value]

@@ -78,7 +78,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     __slots__ = (
         "_state",  # PENDING, FOLLOWING or SETTLED; hub thread only
-        "_observed",  # someone looked at the outcome; hub thread only
+        "_observed",  # someone looked at the outcome; the hub's thread, or a thread that saw it settled
         "_job",  # what cancel() cancels while pending or following, or None
         "_home",  # the hub whose thread may chain, settle and cancel; None until known
     )
@@ -178,9 +178,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         is_future = isinstance(source, FUTURES)  # (a bool: no narrowing of source to object)
         if is_future:
             self._job = source
-            when_done(source, self._settle)
+            when_done(source, self._resolve)
             return
         watch(source, self._adopt)  # a promise's error is now ours to report
+
+    def _resolve(self, outcome: Outcome) -> None:
+        # What a followed source settled with. A value that is itself a
+        # promise, an AsyncResult or a Future is followed in turn, as set()
+        # follows one: over any number of hops, never left as the value.
+        if type(outcome) is Value and isinstance(outcome.value, AWAITABLES) and self._state is not SETTLED:
+            self._follow(outcome.value)
+        else:
+            self._settle(outcome)
 
     def _observe(self) -> None:
         # Someone took over the outcome (a follower, a combinator): its error is theirs to report.
@@ -188,7 +197,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     def _adopt(self, source: AsyncResult[Any]) -> None:
         # rawlink callback of a followed AsyncResult.
-        self._settle(from_async_result(source))
+        self._resolve(from_async_result(source))
 
     # -- reading -------------------------------------------------------------
 
@@ -206,12 +215,12 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         """
         if timeout is not None:
             timeout = check_timeout("Promise.get()", timeout)
-        self._observed = True
         if not self.ready():
             if block:
                 AsyncResult.wait(self, timeout)
             if not self.ready():
-                raise _timed_out(timeout if block else None)
+                raise _timed_out(timeout if block else None)  # saw nothing: observes nothing
+        self._observed = True
         exc = exception_of(self)
         if exc is not None:
             raise exc
@@ -230,11 +239,11 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             TypeError, ValueError: ``timeout`` is not None or 0 to MAX_SECONDS seconds.
         """
         timeout = check_timeout("Promise.result()", timeout)
-        self._observed = True
         if not self.ready():
             AsyncResult.wait(self, timeout)
             if not self.ready():
                 raise TimeoutError(f"{self!r} did not settle within {timeout} s")
+        self._observed = True
         return self._unwrap()
 
     def wait(self, timeout: float | None = None) -> Any:
@@ -256,8 +265,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     @property
     def exception(self) -> BaseException | None:
-        """The error, or None; reading it observes the outcome."""
-        self._observed = True
+        """The error, or None; reading it once settled observes the outcome."""
+        if self.ready():
+            self._observed = True
         return exception_of(self)
 
     @property
@@ -397,18 +407,23 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
                 is unknown (made in a thread without a hub, never used in one).
             HubClosed: called in another thread once the promise's hub was destroyed.
         """
+        return self._future(True)
+
+    def _future(self, observe: bool) -> concurrent.futures.Future[T]:
+        # as_future(); without ``observe``, for a thread that waits on it and observes only what it saw.
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         home = self._home or self.hub
         if home is None or home is get_hub_if_exists():
-            self._complete_later(future)
+            self._complete_later(future, observe)
         else:
-            dispatcher_for(home).submit(self._complete_later, (future,))
+            dispatcher_for(home).submit(self._complete_later, (future, observe))
         return future
 
-    def _complete_later(self, future: concurrent.futures.Future[Any]) -> None:
+    def _complete_later(self, future: concurrent.futures.Future[Any], observe: bool) -> None:
         # The promise's hub thread.
-        self._observed = True
+        if observe:
+            self._observed = True
         if self.ready():
             _complete(future, self)
         else:

@@ -217,7 +217,9 @@ def _run_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
     dispatcher = reply.dispatcher
     try:
         outcome = capture(fn, *args)
-        if type(outcome) is Value and isinstance(outcome.value, AsyncResult):
+        waited: set[int] = set()  # an AsyncResult whose value is one, over any number of hops; a cycle ends
+        while type(outcome) is Value and isinstance(outcome.value, AsyncResult) and id(outcome.value) not in waited:
+            waited.add(id(outcome.value))
             outcome = capture(outcome.value.get)
         reply.answer(outcome)
     finally:

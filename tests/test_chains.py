@@ -350,6 +350,19 @@ def test_promise_callback_returning_an_awaitable_is_adopted(
     assert reports_after_gc(hub_errors) == []
 
 
+@pytest.mark.parametrize("inner", AWAITABLE_KINDS)
+@pytest.mark.parametrize("outer", AWAITABLE_KINDS)
+@pytest.mark.parametrize("path", ["then", "resolved"])
+def test_an_awaitable_that_settles_with_an_awaitable_is_followed_through_it(
+    path: str, outer: str, inner: str, executor: concurrent.futures.Executor
+) -> None:
+    def nested() -> Any:
+        return awaitable(outer, awaitable(inner, "deep", executor), executor)
+
+    derived = Promise.resolved(1).then(lambda _: nested()) if path == "then" else Promise.resolved(nested())
+    assert derived.get(timeout=DEADLINE) == "deep"
+
+
 def test_promise_then_adopts_over_1000_nested_hops() -> None:
     def step(n: int) -> Any:
         if n == 1000:

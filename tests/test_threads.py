@@ -163,6 +163,14 @@ def _resolved_promise() -> Any:
     return gnotifier.Promise.resolved("ready")
 
 
+def _async_result_of_an_async_result() -> Any:
+    inner: AsyncResult[int] = AsyncResult()
+    outer: AsyncResult[AsyncResult[int]] = AsyncResult()
+    outer.set(inner)
+    gevent.spawn_later(0.01, inner.set, 9)
+    return outer
+
+
 @pytest.mark.parametrize(
     ("fn", "expected"),
     [
@@ -171,6 +179,7 @@ def _resolved_promise() -> Any:
         (_resolved_promise, ("value", "ready")),
         (_rejected_work_promise, ("error", _WORK_ERROR)),
         (_async_result_failed_later, ("error", _LATER_ERROR)),
+        (_async_result_of_an_async_result, ("value", 9)),
     ],
     ids=[
         "work-promise",
@@ -178,6 +187,7 @@ def _resolved_promise() -> Any:
         "resolved-promise",
         "rejected-work-promise",
         "async-result-failed-later",
+        "async-result-of-an-async-result",
     ],
 )
 def test_call_in_hub_waits_for_returned_async_result(fn: Callable[[], Any], expected: tuple[str, Any]) -> None:

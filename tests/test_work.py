@@ -160,7 +160,7 @@ def test_work_get_reraises_with_the_job_frame_in_the_traceback() -> None:
     "observe",
     [
         lambda p: observe_by_get(p),
-        lambda p: p.exception,
+        lambda p: (p.wait(timeout=WAIT), p.exception),  # read once it failed
         lambda p: p.catch(lambda exc: None),
         lambda p: p.then(None, lambda exc: None),
     ],
@@ -192,6 +192,34 @@ def test_work_unobserved_error_is_reported_once_when_collected(hub_errors: list[
     probe = gnotifier.work(lambda: "probe")
     assert probe.get(timeout=WAIT) == "probe"
     assert [(type_, value) for _, type_, value in hub_errors] == [(ValueError, error)]
+
+
+@pytest.mark.parametrize(
+    "look",
+    [
+        lambda p: p.exception,
+        lambda p: p.get(block=False),
+        lambda p: p.get(timeout=0),
+        lambda p: p.result(timeout=0),
+    ],
+    ids=["exception", "get-no-block", "get-timeout", "result-timeout"],
+)
+def test_a_look_before_the_error_came_does_not_keep_it_from_being_reported(
+    hub_errors: list[Any], look: Callable[[gnotifier.Promise[Any]], Any]
+) -> None:
+    gate = threading.Event()
+    error = ValueError("came after the look")
+    promise = gnotifier.work(lambda: (gate.wait(WAIT), failing_job(error)))
+    try:
+        look(promise)  # pending: sees None, or times out
+    except (gevent.Timeout, TimeoutError):
+        pass
+    gate.set()
+    wait_until(promise.ready, what="the job to fail")
+    del promise
+    gc.collect()
+    wait_until(lambda: len(hub_errors) > 0, what="the unobserved error to be reported")
+    assert [value for _, _, value in hub_errors] == [error]
 
 
 # -- context variables ---------------------------------------------------------------------
