@@ -567,10 +567,21 @@ def _check_callables(what: str, required: bool = False, **fns: Any) -> None:
 # -- unobserved errors ----------------------------------------------------------
 
 
+_REPORTED = "_gnotifier_reported"  # set on an error once reported as never observed
+
+
 def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
     # Runs from __del__, in whatever thread collected the promise; must not
     # raise. Reported through the hub, as gevent reports a greenlet's error.
+    # Once per error: the promises derived from a rejected one (each then()
+    # left unobserved) carry the very same object.
     try:
+        if getattr(exc, _REPORTED, False):
+            return
+        try:
+            setattr(exc, _REPORTED, True)
+        except (AttributeError, TypeError):
+            pass  # an exception without a __dict__: reported by each promise that carries it
         hub = promise.hub or get_hub_if_exists()
         context = f"{type(promise).__name__} rejected and never observed"
         if hub is None or hub.loop is None:

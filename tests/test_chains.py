@@ -403,3 +403,12 @@ def test_promise_then_adopts_a_future_completed_in_another_thread(
     assert derived.get(timeout=DEADLINE) == 42
     wait_until(lambda: len(record) == 2, what="the rawlink callback")
     assert record == [("ready in the future's thread", False), ("settled", (threading.get_ident(), True))]
+
+
+def test_an_error_that_several_unobserved_derived_promises_carry_is_reported_once(hub_errors: list) -> None:
+    source: Promise[int] = Promise()
+    derived = [source.then(lambda v: v), source.then(lambda v: v + 1), source.tap(lambda v: None)]
+    source.set_exception(Boom("one error, three promises"))
+    wait_until(lambda: all(p.ready() for p in derived), timeout=DEADLINE, what="the derived promises")
+    derived.clear()
+    assert reports_after_gc(hub_errors) == [(Boom, "one error, three promises")]
