@@ -120,7 +120,8 @@ def call_in_hub(
     Blocks the calling thread (not the hub) until ``fn`` returns, and gives
     back its value, or re-raises its exception with the original traceback.
     If ``fn`` returns an ``AsyncResult`` (or ``Promise``), waits for that
-    too. On timeout the call goes on in the hub; its outcome is dropped.
+    too. On timeout the call goes on in the hub; its outcome is dropped,
+    and it no longer keeps the hub alive.
 
     Raises:
         TimeoutError: ``timeout`` seconds passed first.
@@ -143,6 +144,7 @@ def call_in_hub(
     _refuse_if_stopped_for_exit(dispatcher)
     dispatcher.submit(_spawn_call, (reply, fn, args))
     if not _wait_for(reply, timeout):
+        dispatcher.submit_if_open(_give_up, (reply,))
         raise TimeoutError(f"call_in_hub({fn!r}) got no answer within {timeout} s; it goes on in the hub")
     outcome = reply.outcome
     del reply
@@ -175,13 +177,14 @@ def _refuse_if_stopped_for_exit(dispatcher: Dispatcher) -> None:
 class _Reply:
     # One call_in_hub() answer. ``outcome`` is written *before* ``done`` is
     # released, which orders it for the waiting thread.
-    __slots__ = ("dispatcher", "done", "outcome", "__weakref__")
+    __slots__ = ("dispatcher", "done", "outcome", "held", "__weakref__")
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.done = allocate_lock()
         self.done.acquire()
         self.outcome: Outcome | None = None  # hub thread only, until done is released
+        self.held = False  # whether the call holds its hub open; hub thread only
 
     def answer(self, outcome: Outcome) -> None:
         # Hub thread. The first answer wins: the call's greenlet and the
@@ -209,6 +212,7 @@ def _spawn_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) ->
         return
     dispatcher.add_close_callback(reply.abandon)
     dispatcher.hold()
+    reply.held = True
     gevent.spawn_raw(_run_call, reply, fn, args)
 
 
@@ -224,7 +228,17 @@ def _run_call(reply: _Reply, fn: Callable[..., Any], args: tuple[Any, ...]) -> N
         reply.answer(outcome)
     finally:
         dispatcher.remove_close_callback(reply.abandon)
-        dispatcher.release()
+        _give_up(reply)
+
+
+def _give_up(reply: _Reply) -> None:
+    # Hub thread: the call is done, or its caller stopped waiting for it
+    # (timeout). Either way nobody needs the hub kept open for it any more:
+    # a call still waiting, say on an AsyncResult that never settles, goes
+    # on while the hub runs, as any greenlet would.
+    if reply.held:
+        reply.held = False
+        reply.dispatcher.release()
 
 
 class Thread:

@@ -198,6 +198,15 @@ def test_call_in_hub_waits_for_returned_async_result(fn: Callable[[], Any], expe
         assert value is expected[1]
 
 
+def test_a_call_in_hub_whose_caller_timed_out_no_longer_holds_the_hub() -> None:
+    # fn's AsyncResult never settles: once its caller gave up, nothing waits
+    # for the call, and the hub may end as it would with any waiting greenlet.
+    never: AsyncResult[Any] = AsyncResult()
+    kind, error = _in_plain_thread(gnotifier.call_in_hub, lambda: never, hub=gevent.get_hub(), timeout=0.05)
+    assert (kind, type(error)) == ("error", TimeoutError)
+    assert gevent.wait(timeout=JOIN_TIMEOUT) is True  # False: still held when the timeout ran out
+
+
 def test_call_in_hub_timeout_raises_builtin_timeout_error() -> None:
     hub = gevent.get_hub()
     record: list[str] = []
