@@ -38,6 +38,7 @@ from ._pool import Pool as Pool
 from ._pool import PoolStats as PoolStats
 from ._pool import default_pool as default_pool
 from ._pool import work as work
+from ._processes import ProcessPoolExecutor as ProcessPoolExecutor
 from ._promise import Promise as Promise
 from ._threads import Thread as Thread
 from ._threads import call_in_hub as call_in_hub
@@ -61,6 +62,7 @@ __all__ = (
     "PoolClosed",
     "PoolFull",
     "PoolStats",
+    "ProcessPoolExecutor",
     "Promise",
     "Queue",
     "ShutDown",

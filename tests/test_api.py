@@ -24,6 +24,7 @@ SIGNATURES = {
     "Pool.shutdown": "(self, wait=True, cancel_pending=False, timeout=None)",
     "Pool.stats": "(self)",
     "default_pool": "()",
+    "ProcessPoolExecutor": "(max_workers=None, mp_context=None, initializer=None, initargs=(), *, nice=10, **kwargs)",
     "check_cancelled": "()",
     "Promise.then": "(self, on_value=None, on_error=None)",
     "Promise.catch": "(self, on_error, *exc_types)",

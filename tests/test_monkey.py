@@ -339,3 +339,21 @@ def test_monkey_process_pool_executor_settles_in_hub_and_run_returns() -> None:
         """
     )
     assert out == {"result": [49, [True]]}
+
+
+def test_monkey_gnotifiers_process_pool_executor_runs_its_workers_lower() -> None:
+    out = run_child(
+        """
+        import os
+
+        def main():
+            with gnotifier.ProcessPoolExecutor(1) as executor:
+                pool = gnotifier.Pool(executor=executor)
+                niceness = pool.work(os.nice, 0).get(timeout=30)
+                pool.shutdown()
+            return niceness - os.nice(0)
+
+        emit(result=gnotifier.run(main))
+        """
+    )
+    assert out == {"result": 10}

@@ -7,6 +7,7 @@ They run on worker threads or, pickled, in the worker processes of a
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Any
 
@@ -38,11 +39,12 @@ def loops_for(seconds: float) -> int:
     return max(1, int(probe * seconds / elapsed))
 
 
-def burn(ready: Any, go: Any, loops: int, jobs: int) -> None:
+def burn(ready: Any, go: Any, loops: int, jobs: int, nice: int) -> None:
     """A plain process's share of E2's work, spun with no hand-off: ``jobs`` spins of ``loops``.
 
-    Releases ``ready`` once up, then waits for ``go``.
+    Lowers its priority by ``nice``, releases ``ready`` once up, then waits for ``go``.
     """
+    os.nice(nice)
     ready.release()
     go.wait()
     for _ in range(jobs):

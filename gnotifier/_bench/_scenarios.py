@@ -548,14 +548,25 @@ def _cpu_jobs(submit: Callable[[int], _Waitable], quick: bool) -> Metrics:
     return _heartbeat(lambda: jobs(loops))
 
 
-def e2_process(quick: bool) -> Metrics:
-    context = multiprocessing.get_context("spawn")  # no fork of a process with a hub and threads
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as executor:
+def _in_processes(executor: concurrent.futures.Executor, quick: bool) -> Metrics:
+    with executor:
         pool = gnotifier.Pool(executor=executor)
         try:
             return _cpu_jobs(lambda loops: pool.work(spin, loops), quick)
         finally:
             pool.shutdown()
+
+
+def e2_process(quick: bool) -> Metrics:
+    """gnotifier's process executor: its workers give the CPU up to the hub when it wakes."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process with a hub and threads
+    return _in_processes(gnotifier.ProcessPoolExecutor(2, mp_context=context), quick)
+
+
+def e2_stdlib(quick: bool) -> Metrics:
+    """The standard process executor: workers at the hub's own priority."""
+    context = multiprocessing.get_context("spawn")
+    return _in_processes(concurrent.futures.ProcessPoolExecutor(2, mp_context=context), quick)
 
 
 def e2_threads(quick: bool) -> Metrics:
@@ -565,13 +576,15 @@ def e2_threads(quick: bool) -> Metrics:
 def e2_floor(quick: bool) -> Metrics:
     """The reference: the same work in two plain processes, with no hand-off at all.
 
-    The hub's lag here is what two cores busy with other processes cost it
-    on this machine now, the least any offloading to processes can give.
+    They run at the priority of the process row's workers. The hub's lag
+    here is what two cores busy with such processes cost it on this machine
+    now, the least any offloading to them can give.
     """
     context = multiprocessing.get_context("spawn")
     loops = loops_for(0.2 / 100 if quick else 0.2)
     ready, go = context.Semaphore(0), context.Event()
-    workers = [context.Process(target=burn, args=(ready, go, loops, 4)) for _ in range(2)]
+    nice = gnotifier.ProcessPoolExecutor.nice  # the class's default: what e2_process's workers take
+    workers = [context.Process(target=burn, args=(ready, go, loops, 4, nice)) for _ in range(2)]
     for worker in workers:
         worker.start()
     try:
@@ -830,6 +843,7 @@ MEASURES: Dict[Tuple[str, str], Measure] = {
     ("E", "gnotifier"): e_gnotifier,
     ("E", "gevent"): e_gevent,
     ("E2", "process"): e2_process,
+    ("E2", "stdlib"): e2_stdlib,
     ("E2", "threads"): e2_threads,
     ("E2", "floor"): e2_floor,
     ("F", "gnotifier"): f_gnotifier,

@@ -51,7 +51,7 @@ SCENARIOS: Tuple[Scenario, ...] = (
     Scenario("C", "wake-up from a foreign thread", ("gnotifier", "raw", "deque")),
     Scenario("D", "calls from a foreign thread", ("gnotifier", "gevent", "asyncio", "raw")),
     Scenario("E", "heartbeat while sleeps and hashes run offloaded", ("gnotifier", "gevent")),
-    Scenario("E2", "heartbeat while pure-Python CPU jobs run offloaded", ("process", "threads", "floor")),
+    Scenario("E2", "heartbeat while pure-Python CPU jobs run offloaded", ("process", "stdlib", "threads", "floor")),
     Scenario("F", "memory: pending jobs, and growth over 1M jobs", ("gnotifier", "gevent", "gnotifier-1M")),
     Scenario("Q", "items from a thread to a greenlet", ("gnotifier", "polled", "gevent")),
     Scenario("Q2", "items from a greenlet to a thread", ("gnotifier", "stdlib")),

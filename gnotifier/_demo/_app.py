@@ -3,7 +3,7 @@
 - ``/work/<kind>?mode=<mode>``: run a job of ``_work.KINDS`` in the request's
   greenlet (``inline``: the hub waits), with ``gnotifier.work()`` on the hub's
   threadpool (``work``), on a ``Pool(size=CPUS)`` (``pool``) or on a
-  ``Pool(executor=ProcessPoolExecutor(CPUS))`` (``process``, cpu only).
+  ``Pool(executor=gnotifier.ProcessPoolExecutor(CPUS))`` (``process``, cpu only).
 - ``/ping``: answers at once.
 - ``/``: the live page (``_page``); ``/events``: its server-sent events.
 
@@ -19,7 +19,6 @@ every ``/events`` client. A sample is one JSON object::
 
 from __future__ import annotations
 
-import concurrent.futures
 import itertools
 import json
 import multiprocessing
@@ -40,7 +39,7 @@ BACKLOG = 100  # samples queued for a slow /events client before it misses some
 _blocking_sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
 _counter = itertools.count()
 _pools: Dict[str, gnotifier.Pool] = {}
-_executor: List[concurrent.futures.ProcessPoolExecutor] = []
+_executor: List[gnotifier.ProcessPoolExecutor] = []
 _subscribers: Set[gevent.queue.Queue[bytes]] = set()
 _sampling: List[bool] = []  # non-empty while the sampler should run
 _sampler: List[gnotifier.Thread] = []
@@ -53,7 +52,7 @@ def start() -> None:
     """Make the pools (and start their workers), then the sampler thread."""
     _work.prepare()
     # spawn, not fork: the server has a hub and threads by now.
-    executor = concurrent.futures.ProcessPoolExecutor(_work.CPUS, mp_context=multiprocessing.get_context("spawn"))
+    executor = gnotifier.ProcessPoolExecutor(_work.CPUS, mp_context=multiprocessing.get_context("spawn"))
     _executor.append(executor)
     _pools.update(
         work=gnotifier.default_pool(),

@@ -29,7 +29,7 @@ the hub's lag is how late that call ran. While the hub is blocked, nobody is ser
 (a browser opens about 6 connections to one server: the rest wait their turn)</p>
 <p><b>inline</b>: in the request's greenlet (the hub waits); <b>work</b>: <code>gnotifier.work()</code> on the
 hub's threadpool; <b>pool</b>: <code>Pool(size=__CPUS__)</code>; <b>process</b>:
-<code>Pool(executor=ProcessPoolExecutor(__CPUS__))</code>, for the pure-Python loop only.</p>
+<code>Pool(executor=gnotifier.ProcessPoolExecutor(__CPUS__))</code>, for the pure-Python loop only.</p>
 <table id="buttons"></table>
 <div id="log"></div>
 <script>

@@ -300,7 +300,7 @@ def conclusions(results: Results) -> List[str]:
         lines.append(text)
     lines.append(
         "In short: blocking calls and C code that releases the GIL belong on threads (work(), Pool);"
-        " pure-Python CPU work belongs in processes (Pool(executor=ProcessPoolExecutor()))."
+        " pure-Python CPU work belongs in processes (Pool(executor=gnotifier.ProcessPoolExecutor()))."
     )
     return lines
 
@@ -319,7 +319,7 @@ def _introduction(clients: int, seconds: float) -> List[str]:
         f" gnotifier {gnotifier.__version__}, {_work.CPUS} CPUs.",
         f"Work (10-50 ms a request): {kinds}.",
         "Modes: inline = in the request's greenlet (the hub waits); work = gnotifier.work() on the hub's threadpool;"
-        f" pool = Pool(size={_work.CPUS}); process = Pool(executor=ProcessPoolExecutor({_work.CPUS})).",
+        f" pool = Pool(size={_work.CPUS}); process = Pool(executor=gnotifier.ProcessPoolExecutor({_work.CPUS})).",
         "",
     ]
 
