@@ -39,13 +39,15 @@ def loops_for(seconds: float) -> int:
     return max(1, int(probe * seconds / elapsed))
 
 
-def burn(ready: Any, go: Any, loops: int, jobs: int, nice: int) -> None:
-    """A plain process's share of E2's work, spun with no hand-off: ``jobs`` spins of ``loops``.
+def burn(ready: Any, go: Any, loops: int, jobs: int, nice: int, done: Any) -> None:
+    """A plain process's share of E2's work, with the least hand-off: ``jobs`` spins of ``loops``.
 
-    Lowers its priority by ``nice``, releases ``ready`` once up, then waits for ``go``.
+    Lowers its priority by ``nice``, releases ``ready`` once up, waits for
+    ``go``, then sends a byte on the connection ``done`` as each spin ends.
     """
     os.nice(nice)
     ready.release()
     go.wait()
     for _ in range(jobs):
         spin(loops)
+        done.send_bytes(b"1")
