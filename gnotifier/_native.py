@@ -34,21 +34,29 @@ Empty = queue.Empty
 
 def _load_pthread_naming() -> tuple[Callable[[str], None], Callable[[], str]] | None:
     # pthread_setname_np/getname_np where the platform has them (Linux);
-    # names there are limited to 15 bytes.
+    # names there are limited to 15 bytes. Looked up in what the process has
+    # loaded (glibc 2.34 and later, musl), else in libpthread by its soname:
+    # not with ctypes.util.find_library, which runs ldconfig in a subprocess
+    # (after patch_all(), a fork that runs fork hooks in the middle of the import).
     try:
         import ctypes
-        import ctypes.util
-
-        libpthread = ctypes.CDLL(ctypes.util.find_library("pthread") or None)
-        setname, getname, self_ = libpthread.pthread_setname_np, libpthread.pthread_getname_np, libpthread.pthread_self
-    except (ImportError, OSError, AttributeError):
+    except ImportError:
+        return None
+    for library in (None, "libpthread.so.0"):
+        try:
+            found = ctypes.CDLL(library)
+            setname, getname, self_ = found.pthread_setname_np, found.pthread_getname_np, found.pthread_self
+            break
+        except (OSError, AttributeError):
+            continue
+    else:
         return None
     self_.restype = ctypes.c_void_p
     setname.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     getname.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
 
     def set_name(name: str) -> None:
-        setname(self_(), name.encode("utf-8", "replace")[:15])
+        setname(self_(), _fit(name.encode("utf-8", "replace")))
 
     def get_name() -> str:
         buffer = ctypes.create_string_buffer(16)
@@ -56,6 +64,17 @@ def _load_pthread_naming() -> tuple[Callable[[str], None], Callable[[], str]] | 
         return buffer.value.decode("utf-8", "replace")
 
     return set_name, get_name
+
+
+def _fit(name: bytes, limit: int = 15) -> bytes:
+    # Cut a long name from the middle of its prefix, keeping a "-<n>" suffix
+    # whole, so that a pool's threads stay apart: "image-resizer-pool-12" is "image-resize-12".
+    if len(name) <= limit:
+        return name
+    head, dash, number = name.rpartition(b"-")
+    if not (dash and number.isdigit() and len(number) < limit - 1):
+        return name[:limit]
+    return head[: limit - 1 - len(number)] + dash + number
 
 
 _pthread_naming = _load_pthread_naming() if sys.platform.startswith("linux") else None

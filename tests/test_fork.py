@@ -237,3 +237,26 @@ def test_a_child_forked_while_another_threads_fork_finishes_still_runs_gnotifier
     _fork.catch_up()  # once only
     _fork._after_in_child()  # gnotifier's own hook, later: done already
     assert ran == ["start"]
+
+
+IMPORT_FORKS_NOTHING = """\
+import os, sys
+if sys.argv[1] == "patched":
+    from gevent import monkey
+    monkey.patch_all()
+forks = []
+os.register_at_fork(before=lambda: forks.append(os.getpid()))
+import gnotifier
+gnotifier.run(lambda: gnotifier.work(os.getpid).get())
+print("forks", len(forks), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.register_at_fork")
+@pytest.mark.parametrize("patching", ["plain", "patched"])
+def test_importing_and_using_gnotifier_forks_nothing(patching: str) -> None:
+    # Regression: under patch_all(), the import looked pthread_setname_np up
+    # with ctypes.util.find_library, which ran ldconfig through gevent's
+    # subprocess: a fork that ran fork hooks against a half-imported gnotifier.
+    result = run_script(IMPORT_FORKS_NOTHING, patching, timeout=30)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "forks 0\n", "")

@@ -26,10 +26,12 @@ import gnotifier
 
 
 @pytest.mark.parametrize(
-    ("make", "prefix"), [("default", "gnotifier"), ("named", "crunch")], ids=["default-pool", "named-pool"]
+    ("make", "prefix"),
+    [("default", "gnotifier"), ("named", "crunch"), ("named", "image-resizer-pool")],
+    ids=["default-pool", "named-pool", "long-name"],
 )
 def test_pool_names_worker_threads(make_pool: Callable[..., gnotifier.Pool], make: str, prefix: str) -> None:
-    pool = gnotifier.default_pool() if make == "default" else make_pool(size=2, name="crunch")
+    pool = gnotifier.default_pool() if make == "default" else make_pool(size=2, name=prefix)
 
     def names() -> tuple[str, str | None]:
         name = threading.current_thread().name
@@ -39,8 +41,10 @@ def test_pool_names_worker_threads(make_pool: Callable[..., gnotifier.Pool], mak
 
     name, os_name = pool.work(names).get(timeout=WAIT)
     assert re.fullmatch(rf"{prefix}-\d+", name), name
-    # The OS-level name too where the platform allows (Linux: 15 bytes at most).
-    assert os_name in (None, name[:15])
+    # The OS-level name too where the platform allows (Linux: 15 bytes at
+    # most, cut from the prefix so that each thread keeps its number).
+    number = name.rpartition("-")[2]
+    assert os_name in (None, name if len(name) <= 15 else f"{prefix[: 14 - len(number)]}-{number}")
 
 
 @pytest.mark.parametrize(
