@@ -78,7 +78,7 @@ class ThreadsafePromise(Promise[T]):
     hub-thread-only, as on any promise; ``as_future()`` is safe anywhere.
     """
 
-    __slots__ = ("_dispatcher", "_claim", "_claimed", "_holding")
+    __slots__ = ("_dispatcher", "_claim", "_claimed", "_won", "_holding")
 
     def __init__(self) -> None:
         Promise.__init__(self)
@@ -86,6 +86,7 @@ class ThreadsafePromise(Promise[T]):
         self._home = self._dispatcher.hub
         self._claim = allocate_lock()  # guards _claimed
         self._claimed = False  # some settle (or cancel) won; any thread, under _claim
+        self._won = False  # the hub thread's settle is the one that won; hub thread
         self._holding = True  # hub thread (or the collector, once nobody else can look)
         self._dispatcher.hold()
 
@@ -121,11 +122,18 @@ class ThreadsafePromise(Promise[T]):
     def cancel(self) -> bool:  # type: ignore[override]
         """Reject with ``Cancelled`` unless a settle came first (then False). Hub thread."""
         self._check_thread("cancel")
+        if not self._win():
+            return False
+        self._settle(Error(Cancelled(f"{self!r} was cancelled before it was settled")))
+        return True
+
+    def _win(self) -> bool:
+        # Hub thread: take the claim for a settle made here.
         with self._claim:
             if self._claimed:
                 return False
             self._claimed = True
-        self._settle(Error(Cancelled(f"{self!r} was cancelled before it was settled")))
+        self._won = True
         return True
 
     def _claim_or_raise(self) -> None:
@@ -142,7 +150,8 @@ class ThreadsafePromise(Promise[T]):
             self._dispatcher.submit(self._settle_claimed, (payload, is_error))
 
     def _settle_claimed(self, payload: Any, is_error: bool) -> None:
-        # Hub thread.
+        # Hub thread: the winner's outcome arrives.
+        self._won = True
         if is_error:
             self._settle(Error(payload))
         elif isinstance(payload, AWAITABLES):
@@ -152,12 +161,21 @@ class ThreadsafePromise(Promise[T]):
 
     def _settle(self, outcome: Outcome) -> None:
         # Hub thread: the one way to settle (see Promise); gives the hold back.
-        if self._state is SETTLED:
+        # The machinery settles here too (a combinator's result, a link's
+        # derived promise), without set(): it must win the claim as set()
+        # does. If a set() in another thread won it first, that outcome is
+        # on its way to the hub, and stands.
+        if not (self._won or self._win()) or self._state is SETTLED:
             return
         super()._settle(outcome)
         if self._holding:
             self._holding = False
             self._dispatcher.release()
+
+    def _follow(self, source: Any) -> None:
+        # Hub thread: as _settle, the machinery must win the claim first.
+        if self._won or self._win():
+            super()._follow(source)
 
     def __del__(self) -> None:
         # Collected unsettled: nobody can settle it any more, so the hub may go.

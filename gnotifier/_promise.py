@@ -223,6 +223,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._observed = True
         exc = exception_of(self)
         if exc is not None:
+            _seen(exc)
             raise exc
         return self.value  # type: ignore[return-value]
 
@@ -260,15 +261,19 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     def _unwrap(self) -> T:
         exc = exception_of(self)
         if exc is not None:
+            _seen(exc)
             raise exc
         return self.value  # type: ignore[return-value]
 
     @property
     def exception(self) -> BaseException | None:
         """The error, or None; reading it once settled observes the outcome."""
+        exc = exception_of(self)
         if self.ready():
             self._observed = True
-        return exception_of(self)
+            if exc is not None:
+                _seen(exc)
+        return exc
 
     @property
     def exc_info(self) -> tuple[Any, ...]:
@@ -413,7 +418,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         # as_future(); without ``observe``, for a thread that waits on it and observes only what it saw.
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
-        home = self._home or self.hub
+        home = self._home if self._home is not None else self.hub  # (a hub not yet started is false)
         if home is None or home is get_hub_if_exists():
             self._complete_later(future, observe)
         else:
@@ -567,22 +572,30 @@ def _check_callables(what: str, required: bool = False, **fns: Any) -> None:
 # -- unobserved errors ----------------------------------------------------------
 
 
-_REPORTED = "_gnotifier_reported"  # set on an error once reported as never observed
+# Set on an error once someone saw it (get(), result(), exception) or it was
+# reported as never observed. The promises derived from a rejected one (each
+# then() left unobserved) carry the very same object: it is news to nobody.
+_SEEN = "_gnotifier_seen"
+
+
+def _seen(exc: BaseException) -> None:
+    try:
+        setattr(exc, _SEEN, True)
+    except (AttributeError, TypeError):
+        pass  # an exception without a __dict__: reported by each unobserved promise that carries it
 
 
 def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
     # Runs from __del__, in whatever thread collected the promise; must not
-    # raise. Reported through the hub, as gevent reports a greenlet's error.
-    # Once per error: the promises derived from a rejected one (each then()
-    # left unobserved) carry the very same object.
+    # raise. Reported through the promise's hub, as gevent reports a
+    # greenlet's error; once per error.
     try:
-        if getattr(exc, _REPORTED, False):
+        if getattr(exc, _SEEN, False):
             return
-        try:
-            setattr(exc, _REPORTED, True)
-        except (AttributeError, TypeError):
-            pass  # an exception without a __dict__: reported by each promise that carries it
-        hub = promise.hub or get_hub_if_exists()
+        _seen(exc)
+        hub = promise._home
+        if hub is None:  # (not "or": a hub not yet started is a false greenlet)
+            hub = promise.hub if promise.hub is not None else get_hub_if_exists()
         context = f"{type(promise).__name__} rejected and never observed"
         if hub is None or hub.loop is None:
             import traceback

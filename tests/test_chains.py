@@ -13,6 +13,7 @@ from helpers import (
     Fatal,
     awaitable,
     hold_until_done,
+    in_foreign_thread,
     in_hub,
     later,
     later_error,
@@ -21,6 +22,7 @@ from helpers import (
     wait_until,
 )
 
+import gnotifier
 from gnotifier import Promise
 
 # -- callbacks: later, in the hub, in order ------------------------------------------------
@@ -412,3 +414,27 @@ def test_an_error_that_several_unobserved_derived_promises_carry_is_reported_onc
     wait_until(lambda: all(p.ready() for p in derived), timeout=DEADLINE, what="the derived promises")
     derived.clear()
     assert reports_after_gc(hub_errors) == [(Boom, "one error, three promises")]
+
+
+@pytest.mark.parametrize("look", ["get", "result", "exception"])
+def test_an_error_someone_saw_is_not_reported_by_a_derived_promise_nobody_observed(hub_errors: list, look: str) -> None:
+    source = gnotifier.work(divmod, 1, 0)
+    derived = source.then(lambda v: v)  # carries the same error; nobody looks at it
+    if look == "exception":
+        source.wait(timeout=DEADLINE)
+        assert isinstance(source.exception, ZeroDivisionError)
+    else:
+        with pytest.raises(ZeroDivisionError):
+            getattr(source, look)(timeout=DEADLINE)
+    wait_until(derived.ready, timeout=DEADLINE, what="the derived promise")
+    del derived
+    assert reports_after_gc(hub_errors) == []
+
+
+def test_an_unobserved_error_collected_in_another_thread_is_reported_through_its_promises_hub(
+    hub_errors: list,
+) -> None:
+    held = [Promise.rejected(Boom("collected in a plain thread"))]
+    in_foreign_thread(held.clear)  # the last reference dies there
+    wait_until(lambda: hub_errors, timeout=DEADLINE, what="the report, queued for the hub")
+    assert reports_after_gc(hub_errors) == [(Boom, "collected in a plain thread")]

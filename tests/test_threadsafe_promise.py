@@ -64,6 +64,24 @@ def test_threadsafe_promise_cancel_first_refuses_later_settles() -> None:
     assert isinstance(promise.exception, Cancelled)
 
 
+@pytest.mark.parametrize("combinator", ["all", "race", "any", "settle"])
+def test_threadsafe_promise_a_combinator_settled_refuses_later_settles_and_cancel(combinator: str) -> None:
+    promise = getattr(ThreadsafePromise, combinator)([1])
+    promise.get(timeout=DEADLINE)
+    with pytest.raises(AlreadySettled):
+        promise.set("in the hub's thread")
+    assert in_foreign_thread(promise.set_exception, Boom("late")) == ("raised", AlreadySettled)
+    assert promise.cancel() is False
+
+
+def test_threadsafe_promise_a_settle_from_a_thread_wins_over_a_combinator_that_came_later() -> None:
+    source: Promise[int] = Promise()
+    promise = ThreadsafePromise.all([source])
+    source.set(1)  # the combinator's link now waits its turn in the hub
+    assert in_foreign_thread(promise.set, "won") == ("returned", None)  # claimed; still on its way
+    assert promise.get(timeout=DEADLINE) == "won"
+
+
 def test_threadsafe_promise_set_exception_needs_an_exception_in_any_thread() -> None:
     promise: ThreadsafePromise[Any] = ThreadsafePromise()
     assert in_foreign_thread(promise.set_exception, "not an exception") == ("raised", TypeError)
