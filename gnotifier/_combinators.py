@@ -54,22 +54,36 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
     values = _inputs("amap", fn, items)
     if concurrency is not None:
         check_count("amap()", concurrency, "concurrency (or None for no limit)")
-    mapping = _Mapping(fn, values, concurrency or max(len(values), 1))
+    return _map(fn, values, concurrency, _as_is)
+
+
+def _map(
+    fn: Callable[[Any], Any], values: list[Any], limit: int | None, finish: Callable[[list[Any]], Any]
+) -> Promise[Any]:
+    # Hub thread: amap, resolving to finish(results). Cancelling the result stops it.
+    mapping = _Mapping(fn, values, limit or max(len(values), 1), finish)
     if values:
         get_hub().loop.run_callback(mapping.start_more)
     else:
-        mapping.result.set([])
+        mapping.result.set(finish([]))
     return mapping.result
+
+
+def _as_is(results: list[Any]) -> list[Any]:
+    return results
 
 
 class _Mapping:
     # One amap() under way; hub thread only.
-    __slots__ = ("fn", "values", "limit", "result", "results", "next", "active", "left")
+    __slots__ = ("fn", "values", "limit", "finish", "result", "results", "next", "active", "left")
 
-    def __init__(self, fn: Callable[[Any], Any], values: list[Any], limit: int) -> None:
+    def __init__(
+        self, fn: Callable[[Any], Any], values: list[Any], limit: int, finish: Callable[[list[Any]], Any]
+    ) -> None:
         self.fn = fn
         self.values = values
         self.limit = limit
+        self.finish = finish
         self.result: Promise[list[Any]] = Promise()
         self.results: list[Any] = [None] * len(values)
         self.next = 0  # index of the next item to start
@@ -94,7 +108,10 @@ class _Mapping:
         self.results[index] = source.value
         self.left -= 1
         if self.left == 0:
-            self.result.set(self.results)
+            try:
+                self.result.set(self.finish(self.results))
+            except BaseException as error:  # noqa: BLE001 - rejects the result
+                self.result.set_exception(error)
         else:
             self.start_more()
 
@@ -121,7 +138,7 @@ def afilter(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[list[T]]:
         TypeError: ``fn`` not callable, ``items`` not iterable.
     """
     values = _inputs("afilter", fn, items)
-    return amap(fn, values).then(lambda keep: [value for value, k in zip(values, keep) if k])
+    return _map(fn, values, None, lambda keep: [value for value, k in zip(values, keep) if k])
 
 
 def aeach(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[None]:

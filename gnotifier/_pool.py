@@ -40,7 +40,7 @@ from ._follow import settle
 from ._gather import as_list
 from ._gevent import kill_threadpool
 from ._outcome import NotStarted, Outcome, Value
-from ._promise import Promise, promise_for_job
+from ._promise import Promise, cancelling, promise_for_job
 from ._worker import Backend, Crew, Job, Seats, shared_seats
 
 __all__ = ["IDLE_TIMEOUT", "SHARED_IDLE_TIMEOUT", "Pool", "PoolStats", "default_pool", "work"]
@@ -233,8 +233,10 @@ class Pool:
     def map(self, fn: Callable[[Any], T], iterable: Iterable[Any]) -> Promise[list[T]]:
         """``work(fn, item)`` for each item; one promise of the results in input order.
 
-        Rejects with the first error to occur. Must be called in the hub's
-        thread; does not block (beyond ``work()``).
+        Rejects with the first error to occur. Its ``cancel()`` cancels every
+        job: True when none had started (none ever runs); else False, the
+        jobs not started never run and the running ones are asked to stop.
+        Must be called in the hub's thread; does not block (beyond ``work()``).
 
         Raises:
             TypeError: ``fn`` is not callable (or a coroutine function), or
@@ -244,7 +246,7 @@ class Pool:
         check_callable("Pool.map()", fn)
         self._dispatcher.check_hub_thread("Pool.map()")
         promises = [self.work(fn, item) for item in as_list("Pool.map()", iterable)]
-        return Promise.all(promises)
+        return cancelling(Promise.all(promises), _Jobs(promises))
 
     # -- settling (hub thread) ------------------------------------------------
 
@@ -347,6 +349,19 @@ class Pool:
             self._closed = True
             self._backend.cancel_queued()
             self._backend.close()
+
+
+class _Jobs:
+    """What cancelling a ``map()`` cancels: every one of its jobs. Hub thread."""
+
+    __slots__ = ("promises",)
+
+    def __init__(self, promises: list[Promise[Any]]) -> None:
+        self.promises = promises
+
+    def cancel(self) -> bool:
+        # All of them, not just up to the first that had started.
+        return all([promise.cancel() for promise in self.promises])
 
 
 class _WeakCall:

@@ -45,7 +45,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Cancellable", "Promise", "promise_for_job", "to_promise"]
+__all__ = ["Cancellable", "Promise", "cancelling", "promise_for_job", "to_promise"]
 
 # A promise's state; hub thread only. Settled is final.
 PENDING = "pending"
@@ -545,6 +545,12 @@ def _timed_out(seconds: float | None) -> Timeout:
     error = Timeout(seconds)
     error.close()
     return error
+
+
+def cancelling(promise: Promise[T], jobs: Cancellable) -> Promise[T]:
+    """``promise``, whose cancel() now cancels ``jobs`` first, as a job's promise cancels its job. Hub thread."""
+    promise._job = jobs
+    return promise
 
 
 def promise_for_job(job: Cancellable, home: Any) -> Promise[Any]:

@@ -293,6 +293,24 @@ def test_afilter_rejects_with_the_error(how: str) -> None:
 # -- aeach ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("combinator", [amap, afilter, aeach], ids=lambda fn: fn.__name__)
+def test_a_combinator_cancelled_before_it_started_calls_nothing(combinator: Callable[..., Any]) -> None:
+    called: list[int] = []
+    promise = combinator(lambda item: called.append(item) or True, [1, 2, 3])
+    assert promise.cancel() is True
+    gevent.sleep(0.01)  # the hub runs its callbacks: none of them may call fn
+    assert (called, type(promise.exception)) == ([], gnotifier.Cancelled)
+
+
+def test_afilter_whose_finish_raises_rejects_with_that_error() -> None:
+    class Unclear:
+        def __bool__(self) -> bool:
+            raise Boom("neither true nor false")
+
+    with pytest.raises(Boom, match="neither true nor false"):
+        afilter(lambda item: Unclear(), [1]).get(timeout=DEADLINE)
+
+
 def test_aeach_runs_strictly_one_after_another() -> None:
     hand = HandSettled()
     result = aeach(hand, list("abc"))

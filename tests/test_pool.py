@@ -288,6 +288,46 @@ def test_pool_stats_add_up_to_accepted_jobs(make_pool: Callable[..., gnotifier.P
 # -- cancel --------------------------------------------------------------------------------
 
 
+def test_pool_map_cancelled_before_any_job_started_runs_none(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    pool = make_pool(size=1)
+    job = FirstJobBlocks(gates)
+    first = pool.work(job, "a")
+    wait_until(job.started.is_set, what="job a to start")  # the one thread is busy: map's jobs queue
+    mapped = pool.map(job, ["b", "c"])
+    assert mapped.cancel() is True
+    job.gate.set()
+    first.get(timeout=WAIT)
+    assert isinstance(mapped.exception, gnotifier.Cancelled)
+    wait_until(lambda: pool.stats()["cancelled"] == 2, what="both of map's jobs to count as cancelled")
+    assert job.ran == ["a"]
+
+
+def test_pool_map_cancelled_while_a_job_runs_stops_the_rest_and_asks_that_one_to_stop(
+    make_pool: Callable[..., gnotifier.Pool], gates: Gates
+) -> None:
+    pool = make_pool(size=1)
+    started, gate = threading.Event(), gates.new()
+    ran: list[str] = []
+
+    def job(name: str) -> str:
+        ran.append(name)
+        started.set()
+        pass_gate(gate)
+        gnotifier.check_cancelled()
+        return name
+
+    mapped = pool.map(job, ["a", "b"])
+    wait_until(started.is_set, what="job a to start")
+    assert mapped.cancel() is False
+    gate.set()
+    with pytest.raises(gnotifier.Cancelled):
+        mapped.get(timeout=WAIT)
+    wait_until(lambda: pool.stats()["cancelled"] == 2, what="both jobs to count as cancelled")
+    assert ran == ["a"]
+
+
 def test_pool_cancel_queued_job_never_runs(make_pool: Callable[..., gnotifier.Pool], gates: Gates) -> None:
     pool = make_pool(size=1)
     job = FirstJobBlocks(gates)
