@@ -196,6 +196,7 @@ class ThreadsafePromise(Promise[T]):
             TimeoutError: in another thread, ``timeout`` passed first (or
                 ``block=False`` and not settled).
             gevent.Timeout: the same in the hub's thread, as ``AsyncResult.get``.
+            HubClosed: in another thread, the hub was destroyed before it settled.
         """
         if not self._foreign():
             return Promise.get(self, block, timeout)
@@ -207,6 +208,7 @@ class ThreadsafePromise(Promise[T]):
 
         Raises:
             TimeoutError: ``timeout`` passed first.
+            HubClosed: in another thread, the hub was destroyed before it settled.
         """
         if not self._foreign():
             return Promise.result(self, timeout)
@@ -227,9 +229,11 @@ class ThreadsafePromise(Promise[T]):
     def _wait_in_thread(self, timeout: float | None, what: str) -> T:
         if not self.ready():
             try:
-                self._future(False).exception(timeout)
+                error = self._future(False).exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 raise TimeoutError(f"ThreadsafePromise.{what}(): not settled within {timeout} s") from None
+            if not self.ready() and error is not None:
+                raise error  # HubClosed: the hub was destroyed before anyone settled it
         exc = self.exception  # settled: observes it
         if exc is not None:
             raise exc

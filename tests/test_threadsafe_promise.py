@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import queue
 import threading
 from typing import Any
 
 import gevent
 import pytest
-from helpers import DEADLINE, Boom, in_foreign_thread, join_thread, later, reports_after_gc, start_thread, wait_until
+from helpers import (
+    DEADLINE,
+    Boom,
+    in_foreign_thread,
+    join_thread,
+    later,
+    outcome,
+    reports_after_gc,
+    run_in_a_thread_without_a_hub,
+    start_thread,
+    wait_until,
+)
 
 import gnotifier
 from gnotifier import AlreadySettled, Cancelled, Promise, ThreadsafePromise
@@ -225,3 +237,25 @@ def test_as_future_from_another_thread_links_in_the_hub_and_works_with_as_comple
         promise.set(index)
     wait_until(lambda: all(future.done() for future in futures), what="the futures")
     assert sorted(f.result() for f in concurrent.futures.as_completed(futures, timeout=DEADLINE)) == [0, 1, 2]
+
+
+def test_a_thread_waiting_on_a_threadsafe_promise_hears_that_its_hub_was_destroyed() -> None:
+    outcomes: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def in_the_hubs_thread() -> tuple[concurrent.futures.Future[Any], threading.Thread]:
+        promise: ThreadsafePromise[int] = ThreadsafePromise()
+        view = promise.as_future()
+        waiting = threading.Event()
+
+        def waiter() -> None:
+            waiting.set()
+            outcomes.put(outcome(promise.result))
+
+        thread = start_thread(waiter)
+        waiting.wait(DEADLINE)  # in result() yet or not: either way it must hear of the destroy
+        return view, thread
+
+    view, thread = run_in_a_thread_without_a_hub(in_the_hubs_thread)  # then destroys that hub
+    join_thread(thread)
+    assert outcomes.get(timeout=0) == ("raised", gnotifier.HubClosed)
+    assert isinstance(view.exception(timeout=DEADLINE), gnotifier.HubClosed)
