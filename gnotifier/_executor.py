@@ -11,9 +11,11 @@
 #   (the later report of the cancelled future is then ignored).
 # - Executors do not say when a job starts: ``started()`` runs as its
 #   outcome is delivered.
-# - A job cancelled while it runs in a thread executor (a
-#   ``concurrent.futures.ThreadPoolExecutor``, gevent's included) finds
-#   ``check_cancelled()`` raising, as on gnotifier's own threads.
+# - A job in a thread executor (a ``concurrent.futures.ThreadPoolExecutor``,
+#   gevent's included) runs as on gnotifier's own threads: in a copy of the
+#   submitter's contextvars, with the pool's hub as the target of
+#   call_in_hub() and call_soon_threadsafe(), and, cancelled while it runs,
+#   it finds ``check_cancelled()`` raising.
 #
 # Assumptions:
 # - Everything here runs in the hub's thread, except the futures' done
@@ -21,9 +23,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
 from typing import Any, Callable
 
-from ._dispatch import thread_state
+from ._dispatch import Dispatcher, thread_state
 from ._errors import NEVER_RUNS
 from ._follow import when_done
 from ._outcome import NotStarted, Outcome
@@ -37,24 +40,38 @@ _INTERPRETER_POOLS = tuple(
 )
 
 
-def _run_as(job: Job, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # An executor's thread: ``fn`` runs as ``job``, for check_cancelled().
-    outer, thread_state.job = thread_state.job, job  # outer: an executor that runs jobs inline
+def _run_as(
+    job: Job,
+    dispatcher: Dispatcher,
+    context: contextvars.Context,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    # An executor's thread: ``fn`` runs as ``job`` (for check_cancelled()),
+    # for the pool's hub, in the submitter's context.
+    outer = thread_state.job, thread_state.dispatcher  # an executor that runs jobs inline has some
+    thread_state.job, thread_state.dispatcher = job, dispatcher
     try:
-        return fn(*args, **kwargs)
+        return context.run(fn, *args, **kwargs)
     finally:
-        thread_state.job = outer
+        thread_state.job, thread_state.dispatcher = outer
 
 
 class ExecutorBackend:
     """Runs a pool's jobs on a ``concurrent.futures.Executor``."""
 
-    __slots__ = ("executor", "deliver", "started", "_futures", "_in_threads")
+    __slots__ = ("executor", "dispatcher", "deliver", "started", "_futures", "_in_threads")
 
     def __init__(
-        self, executor: concurrent.futures.Executor, deliver: Deliver, started: Callable[[], Any] | None = None
+        self,
+        executor: concurrent.futures.Executor,
+        dispatcher: Dispatcher,
+        deliver: Deliver,
+        started: Callable[[], Any] | None = None,
     ) -> None:
         self.executor = executor
+        self.dispatcher = dispatcher  # the pool's hub's
         self.deliver = deliver
         self.started = started
         self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered
@@ -72,7 +89,8 @@ class ExecutorBackend:
         """
         fn, args, kwargs = job.fn, job.args, job.kwargs or {}
         if self._in_threads:
-            future = self.executor.submit(_run_as, job, fn, args, kwargs)  # type: ignore[arg-type]
+            context = contextvars.copy_context()
+            future = self.executor.submit(_run_as, job, self.dispatcher, context, fn, args, kwargs)  # type: ignore[arg-type]
         else:
             future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]

@@ -136,7 +136,7 @@ class Pool:
         started = self._room.release if self._room is not None else None
         self._backend: Backend
         if executor is not None:
-            self._backend = ExecutorBackend(executor, self._deliver, started)
+            self._backend = ExecutorBackend(executor, self._dispatcher, self._deliver, started)
         else:
             if size is None:
                 threadpool = hub.threadpool

@@ -229,6 +229,24 @@ def test_a_running_job_of_a_thread_executor_hears_its_cancel_through_check_cance
     wait_until(lambda: pool.stats()["cancelled"] == 1, what="the pool to count the job as cancelled")
 
 
+def test_a_job_of_a_thread_executor_calls_into_the_pools_hub_without_naming_it(
+    make_pool: Callable[..., gnotifier.Pool], executor: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    pool = make_pool(executor=executor)
+    main = threading.get_ident()
+
+    def job() -> tuple[bool, bool]:
+        in_main = gnotifier.call_in_hub(lambda: threading.get_ident() == main)
+        queued = threading.Event()
+        gnotifier.call_soon_threadsafe(queued.set)
+        return in_main, queued.wait(WAIT)
+
+    assert pool.work(job).get(timeout=WAIT) == (True, True)
+    # The executor's thread is its own again after the job: no pool's hub is its target.
+    with pytest.raises(RuntimeError, match="hub="):
+        executor.submit(gnotifier.call_soon_threadsafe, print).result(timeout=WAIT)
+
+
 def test_shutdown_cancelling_pending_jobs_leaves_a_running_one_of_a_thread_executor_alone(
     make_pool: Callable[..., gnotifier.Pool], executor: concurrent.futures.ThreadPoolExecutor
 ) -> None:

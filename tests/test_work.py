@@ -228,7 +228,7 @@ def test_a_look_before_the_error_came_does_not_keep_it_from_being_reported(
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
 
-def test_work_job_sees_a_copy_of_the_callers_contextvars() -> None:
+def test_work_job_sees_a_copy_of_the_callers_contextvars(any_pool: gnotifier.Pool) -> None:
     token = VAR.set("caller")
     try:
         record: list[tuple[str, str]] = []
@@ -238,10 +238,10 @@ def test_work_job_sees_a_copy_of_the_callers_contextvars() -> None:
             VAR.set("job")
             record.append(("job set", VAR.get()))
 
-        gnotifier.work(job).get(timeout=WAIT)
+        any_pool.work(job).get(timeout=WAIT)
         record.append(("caller after", VAR.get()))
         # The next job gets a fresh copy: the first job's change did not stick.
-        gnotifier.work(job).get(timeout=WAIT)
+        any_pool.work(job).get(timeout=WAIT)
     finally:
         VAR.reset(token)
     assert record == [
