@@ -8,7 +8,7 @@
 # - A link runs once, in hub context (gevent's rawlink), never inside the
 #   chain method that registered it; it drops its callbacks once run.
 # - A derived promise cancelled before its source settled stays cancelled:
-#   its link drops the callbacks without calling them.
+#   its link drops the callbacks at once, without calling them.
 # - A callback returning an AsyncResult or a Future is followed, so chains
 #   of any length settle without recursion.
 # - Links settle their derived promise only through _follow.settle() and
@@ -40,6 +40,13 @@ class Link:
             self._drop()
         else:
             self._fire(source)
+
+    def cancel(self) -> bool:
+        # The derived promise's cancel() (the link is its job): its
+        # callbacks will never run, so they go now, not when the source
+        # settles. True: the derived promise is cancelled, always.
+        self._drop()
+        return True
 
     def _fire(self, source: AsyncResult[Any]) -> None:
         raise NotImplementedError

@@ -374,6 +374,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._observed = True
         link_later(self, link)
         derived: Promise[Any] = link.derived
+        derived._job = link  # cancelling it drops the callbacks at once
         return derived
 
     def cancel(self) -> bool:  # type: ignore[override]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import threading
+import weakref
 from typing import Any
 
+import gevent
 import pytest
 from helpers import (
     DEADLINE,
@@ -438,3 +441,22 @@ def test_an_unobserved_error_collected_in_another_thread_is_reported_through_its
     in_foreign_thread(held.clear)  # the last reference dies there
     wait_until(lambda: hub_errors, timeout=DEADLINE, what="the report, queued for the hub")
     assert reports_after_gc(hub_errors) == [(Boom, "collected in a plain thread")]
+
+
+@pytest.mark.parametrize("chain", ["then", "catch", "finally_", "tap"])
+def test_a_derived_promise_cancelled_while_its_source_waits_lets_go_of_its_callback_at_once(chain: str) -> None:
+    class Callback:
+        def __call__(self, *args: Any) -> None:
+            raise AssertionError("a cancelled chain's callback ran")
+
+    source: Promise[int] = Promise()
+    callback = Callback()
+    gone = weakref.ref(callback)
+    derived = getattr(source, chain)(callback)
+    del callback
+    assert derived.cancel() is True
+    gc.collect()
+    assert gone() is None  # while the source still waits
+    source.set_exception(Boom("settled after the cancel"))
+    gevent.sleep(0)
+    assert isinstance(derived.exception, gnotifier.Cancelled)
