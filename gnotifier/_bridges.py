@@ -30,8 +30,10 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import queue as _stdlib_queue
 import sys
+import weakref
 from concurrent.futures import TimeoutError as _FuturesTimeout  # on 3.9 and 3.10 not the builtin
 from time import monotonic
 from typing import Any, Deque, Generic, Iterator, TypeVar
@@ -41,12 +43,12 @@ from gevent.event import Event
 from gevent.hub import get_hub
 
 from ._checks import MAX_COUNT, check_count, check_timeout
-from ._dispatch import Dispatcher, dispatcher_for
-from ._errors import Cancelled, already_settled
+from ._dispatch import Dispatcher, describe, dispatcher_for
+from ._errors import Cancelled, HubClosed, already_settled
 from ._follow import AWAITABLES
 from ._native import allocate_lock, get_ident
 from ._outcome import Error, Outcome, Value
-from ._promise import SETTLED, Promise
+from ._promise import SETTLED, Promise, complete_view
 
 __all__ = ["Queue", "ShutDown", "ThreadsafePromise"]
 
@@ -78,17 +80,24 @@ class ThreadsafePromise(Promise[T]):
     hub-thread-only, as on any promise; ``as_future()`` is safe anywhere.
     """
 
-    __slots__ = ("_dispatcher", "_claim", "_claimed", "_won", "_holding")
+    __slots__ = ("_dispatcher", "_claim", "_claimed", "_acting", "_holding", "_waiters", "_on_close")
 
     def __init__(self) -> None:
         Promise.__init__(self)
         self._dispatcher: Dispatcher = dispatcher_for(get_hub())
         self._home = self._dispatcher.hub
-        self._claim = allocate_lock()  # guards _claimed
+        self._claim = allocate_lock()  # guards _claimed and _waiters
         self._claimed = False  # some settle (or cancel) won; any thread, under _claim
-        self._won = False  # the hub thread's settle is the one that won; hub thread
+        self._acting = False  # the claim's winner is settling or following now; hub thread
         self._holding = True  # hub thread (or the collector, once nobody else can look)
+        # One future that every waiting thread waits on, made by the first;
+        # completed as the promise settles, or failed as its hub is destroyed.
+        self._waiters: concurrent.futures.Future[T] | None = None
+        # What hub.destroy() calls; it holds only a weak reference, so that
+        # an unsettled promise nobody can settle is still collected.
+        self._on_close = _Abandon(weakref.ref(self))
         self._dispatcher.hold()
+        self._dispatcher.add_close_callback(self._on_close)
 
     # -- settling (any thread) --------------------------------------------------
 
@@ -124,7 +133,7 @@ class ThreadsafePromise(Promise[T]):
         self._check_thread("cancel")
         if not self._win():
             return False
-        self._settle(Error(Cancelled(f"{self!r} was cancelled before it was settled")))
+        self._settle_won(Error(Cancelled(f"{self!r} was cancelled before it was settled")))
         return True
 
     def _win(self) -> bool:
@@ -133,7 +142,6 @@ class ThreadsafePromise(Promise[T]):
             if self._claimed:
                 return False
             self._claimed = True
-        self._won = True
         return True
 
     def _claim_or_raise(self) -> None:
@@ -151,37 +159,79 @@ class ThreadsafePromise(Promise[T]):
 
     def _settle_claimed(self, payload: Any, is_error: bool) -> None:
         # Hub thread: the winner's outcome arrives.
-        self._won = True
         if is_error:
-            self._settle(Error(payload))
+            self._settle_won(Error(payload))
         elif isinstance(payload, AWAITABLES):
-            self._follow(payload)
+            self._as_winner(Promise._follow, payload)
         else:
-            self._settle(Value(payload))
+            self._settle_won(Value(payload))
+
+    # The machinery (a combinator's result, a link's derived promise, a
+    # followed source) settles and follows through these two, without set():
+    # it must win the claim as set() does. If a settle in another thread won
+    # it first, that outcome is on its way to the hub, and stands. The
+    # winner's own follow comes back through them too: ``_acting`` says so.
 
     def _settle(self, outcome: Outcome) -> None:
-        # Hub thread: the one way to settle (see Promise); gives the hold back.
-        # The machinery settles here too (a combinator's result, a link's
-        # derived promise), without set(): it must win the claim as set()
-        # does. If a set() in another thread won it first, that outcome is
-        # on its way to the hub, and stands.
-        if not (self._won or self._win()) or self._state is SETTLED:
+        # Hub thread.
+        if self._acting or self._win():
+            self._settle_won(outcome)
+
+    def _follow(self, source: Any) -> None:
+        # Hub thread.
+        if self._acting or self._win():
+            self._as_winner(Promise._follow, source)
+
+    def _resolve(self, outcome: Outcome) -> None:
+        # Hub thread: what the winner's followed source settled with.
+        self._as_winner(Promise._resolve, outcome)
+
+    def _as_winner(self, method: Any, arg: Any) -> None:
+        # Hub thread: run a Promise method for the claim's winner.
+        outer, self._acting = self._acting, True
+        try:
+            method(self, arg)
+        finally:
+            self._acting = outer
+
+    def _settle_won(self, outcome: Outcome) -> None:
+        # Hub thread: the one way it settles; gives the hold back, and the
+        # outcome to the threads that wait.
+        if self._state is SETTLED:
             return
-        super()._settle(outcome)
+        Promise._settle(self, outcome)
         if self._holding:
             self._holding = False
             self._dispatcher.release()
+        self._dispatcher.remove_close_callback(self._on_close)
+        with self._claim:
+            view = self._waiters
+        if view is not None:
+            complete_view(view, self)
 
-    def _follow(self, source: Any) -> None:
-        # Hub thread: as _settle, the machinery must win the claim first.
-        if self._won or self._win():
-            super()._follow(source)
+    def _abandon(self) -> None:
+        # Hub thread, from hub.destroy() (through _on_close): nothing can settle
+        # it any more, unless a settle already won (it is queued, and runs
+        # after this). Threads that wait on it are told now.
+        with self._claim:
+            if self._claimed or self._state is SETTLED:
+                return
+            view = self._waiters
+        if view is not None and not view.done():
+            view.set_exception(self._closed_error())
+
+    def _closed_error(self) -> HubClosed:
+        return HubClosed(
+            f"the hub {describe(self._home)} was destroyed before {self!r} was settled; "
+            "settle it before the hub is destroyed"
+        )
 
     def __del__(self) -> None:
         # Collected unsettled: nobody can settle it any more, so the hub may go.
         if getattr(self, "_holding", False):  # (not set if __init__ failed)
             self._holding = False
             self._dispatcher.release_from_any_thread()
+            self._dispatcher.remove_close_callback(self._on_close)
         Promise.__del__(self)
 
     # -- waiting (any thread) -------------------------------------------------------
@@ -215,13 +265,16 @@ class ThreadsafePromise(Promise[T]):
         return self._wait_in_thread(check_timeout("ThreadsafePromise.result()", timeout), "result")
 
     def wait(self, timeout: float | None = None) -> Any:
-        """As ``Promise.wait``; in another thread it blocks that thread."""
+        """As ``Promise.wait``; in another thread it blocks that thread.
+
+        Returns None there too if the hub was destroyed before it settled.
+        """
         if not self._foreign():
             return Promise.wait(self, timeout)
         timeout = check_timeout("ThreadsafePromise.wait()", timeout)
         if not self.ready():
             try:
-                self._future(False).exception(timeout)
+                self._view().exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 return None
         return self.value
@@ -229,7 +282,7 @@ class ThreadsafePromise(Promise[T]):
     def _wait_in_thread(self, timeout: float | None, what: str) -> T:
         if not self.ready():
             try:
-                error = self._future(False).exception(timeout)
+                error = self._view().exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 raise TimeoutError(f"ThreadsafePromise.{what}(): not settled within {timeout} s") from None
             if not self.ready() and error is not None:
@@ -238,6 +291,45 @@ class ThreadsafePromise(Promise[T]):
         if exc is not None:
             raise exc
         return self.value  # type: ignore[return-value]
+
+    def as_future(self) -> concurrent.futures.Future[T]:
+        """As ``Promise.as_future``; safe from any thread.
+
+        Every call gives the same future. It fails with ``HubClosed`` if the
+        hub is destroyed before the promise settles.
+        """
+        self._observed = True
+        return self._view()
+
+    def _view(self) -> concurrent.futures.Future[T]:
+        # A waiting thread: the future every waiting thread waits on; made
+        # once, so that waits that time out leave nothing behind. Under
+        # _claim, which _settle_won() takes *after* settling: either it
+        # finds the view, or the view's maker finds the promise settled.
+        with self._claim:
+            view = self._waiters
+            if view is None:
+                view = self._waiters = concurrent.futures.Future()
+                view.set_running_or_notify_cancel()  # a view: cancelling it does nothing
+                if self._state is SETTLED:
+                    complete_view(view, self)
+                elif self._dispatcher.closed and not self._claimed:
+                    view.set_exception(self._closed_error())
+        return view
+
+
+class _Abandon:
+    # A ThreadsafePromise's close callback: a weak reference to it, so that
+    # the dispatcher does not keep it alive.
+    __slots__ = ("promise",)
+
+    def __init__(self, promise: weakref.ReferenceType[ThreadsafePromise[Any]]) -> None:
+        self.promise = promise
+
+    def __call__(self) -> None:
+        promise = self.promise()
+        if promise is not None:
+            promise._abandon()
 
 
 class Queue(Generic[T]):

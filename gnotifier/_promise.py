@@ -30,12 +30,11 @@ import concurrent.futures
 from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
-from gevent.hub import get_hub
 from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
-from ._dispatch import describe, dispatcher_for
-from ._errors import Cancelled, HubClosed, already_settled
+from ._dispatch import dispatcher_for
+from ._errors import Cancelled, already_settled
 from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
@@ -46,7 +45,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 E = TypeVar("E", bound=BaseException)
 
-__all__ = ["Cancellable", "Promise", "cancelling", "promise_for_job", "to_promise"]
+__all__ = ["Cancellable", "Promise", "cancelling", "complete_view", "promise_for_job", "to_promise"]
 
 # A promise's state; hub thread only. Settled is final.
 PENDING = "pending"
@@ -407,9 +406,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         The future is a view: it is marked running at once, so cancelling it
         does nothing (cancel the promise instead). Takes over the outcome
         (observes it). Called in another thread than the promise's hub's,
-        the link is made in the hub, through its dispatcher. If the hub is
-        destroyed before the promise settles, the future fails with
-        ``HubClosed``.
+        the link is made in the hub, through its dispatcher.
 
         Raises:
             RuntimeError: called in another thread for a promise whose hub
@@ -434,23 +431,9 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         if observe:
             self._observed = True
         if self.ready():
-            _complete(future, self)
-            return
-        hub = get_hub()  # (link_later() would make one too)
-        dispatcher = dispatcher_for(hub)
-
-        def abandon() -> None:
-            # hub.destroy(): nothing settles this promise any more; a thread
-            # waiting on the view is told so rather than wait for good.
-            message = f"the hub {describe(hub)} was destroyed before {self!r} settled; destroy a hub once it has"
-            future.set_exception(HubClosed(message))
-
-        def complete(source: AsyncResult[Any]) -> None:
-            dispatcher.remove_close_callback(abandon)
-            _complete(future, source)
-
-        dispatcher.add_close_callback(abandon)
-        link_later(self, complete)
+            complete_view(future, self)
+        else:
+            link_later(self, lambda source: complete_view(future, source))
 
     def cancelled(self) -> bool:  # type: ignore[override]
         """Whether this promise was rejected with ``Cancelled``."""
@@ -547,8 +530,10 @@ def to_promise(item: Any) -> Promise[Any]:
     return promise
 
 
-def _complete(future: concurrent.futures.Future[Any], source: AsyncResult[Any]) -> None:
-    # Hub thread: hand a settled promise's outcome to its future view.
+def complete_view(future: concurrent.futures.Future[Any], source: AsyncResult[Any]) -> None:
+    # Hand a settled promise's outcome to its future view, unless one was given already.
+    if future.done():
+        return
     exc = exception_of(source)
     if exc is None:
         future.set_result(source.value)

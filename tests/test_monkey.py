@@ -351,9 +351,9 @@ def test_monkey_gnotifiers_process_pool_executor_runs_its_workers_lower() -> Non
                 pool = gnotifier.Pool(executor=executor)
                 niceness = pool.work(os.nice, 0).get(timeout=30)
                 pool.shutdown()
-            return niceness - os.nice(0)
+            return niceness == min(os.nice(0) + 10, 19)  # the OS stops at 19
 
         emit(result=gnotifier.run(main))
         """
     )
-    assert out == {"result": 10}
+    assert out == {"result": True}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import concurrent.futures
 import gc
 import queue
+import sys
 import threading
+import weakref
 from typing import Any
 
 import gevent
@@ -160,12 +162,22 @@ def wait_until_linked(promise: ThreadsafePromise[Any]) -> None:
 # -- waiting from other threads ------------------------------------------------------------
 
 
+def blocked_in_a_wait(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is blocked in a ``threading`` wait (as a future's waiter is)."""
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("threading.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @pytest.mark.parametrize("wait", ["result", "get"])
 def test_threadsafe_promise_waited_for_in_a_thread_blocks_that_thread(wait: str) -> None:
     promise: ThreadsafePromise[str] = ThreadsafePromise()
     got: list[Any] = []
     waiter = start_thread(lambda: got.append(getattr(promise, wait)(timeout=DEADLINE)))
-    wait_until(lambda: promise.linkcount() > 0, what="the thread's link")  # the hub runs meanwhile
+    wait_until(lambda: blocked_in_a_wait(waiter), what="the thread to wait")  # the hub runs meanwhile
     promise.set("value")
     wait_until(lambda: got == ["value"], what="the thread's answer")
     join_thread(waiter)
@@ -259,3 +271,39 @@ def test_a_thread_waiting_on_a_threadsafe_promise_hears_that_its_hub_was_destroy
     join_thread(thread)
     assert outcomes.get(timeout=0) == ("raised", gnotifier.HubClosed)
     assert isinstance(view.exception(timeout=DEADLINE), gnotifier.HubClosed)
+
+
+def test_a_threadsafe_promise_whose_settle_won_with_an_awaitable_keeps_it_over_a_combinator() -> None:
+    source: Promise[int] = Promise()
+    promise = ThreadsafePromise.all([source])
+    winner: Promise[str] = Promise()
+    promise.set(winner)  # won: now following winner
+    source.set(1)  # the combinator comes to settle it too, and must lose
+    gevent.sleep(0)
+    winner.set("the winner's")
+    assert promise.get(timeout=DEADLINE) == "the winner's"
+
+
+@pytest.mark.parametrize("look", ["as_future", "a-thread-timed-out"])
+def test_a_threadsafe_promise_looked_at_from_a_thread_is_still_collected_unsettled(look: str) -> None:
+    promise: ThreadsafePromise[int] = ThreadsafePromise()
+    if look == "as_future":
+        promise.as_future()
+    else:
+        assert in_foreign_thread(promise.result, 0.01) == ("raised", TimeoutError)
+    gone = weakref.ref(promise)
+    del promise
+    gc.collect()
+    assert gone() is None
+    assert holds() == 0
+
+
+def test_a_settle_a_thread_won_before_the_hub_was_destroyed_reaches_the_threads_that_wait() -> None:
+    def in_the_hubs_thread() -> concurrent.futures.Future[int]:
+        promise: ThreadsafePromise[int] = ThreadsafePromise()
+        view = promise.as_future()
+        assert in_foreign_thread(promise.set, 42) == ("returned", None)  # won; still queued for the hub
+        return view
+
+    view = run_in_a_thread_without_a_hub(in_the_hubs_thread)  # then destroys that hub
+    assert view.result(timeout=DEADLINE) == 42

@@ -45,7 +45,8 @@ def burn(ready: Any, go: Any, loops: int, jobs: int, nice: int, done: Any) -> No
     Lowers its priority by ``nice``, releases ``ready`` once up, waits for
     ``go``, then sends a byte on the connection ``done`` as each spin ends.
     """
-    os.nice(nice)
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     ready.release()
     go.wait()
     for _ in range(jobs):
