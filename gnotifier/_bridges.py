@@ -48,7 +48,7 @@ from ._errors import Cancelled, HubClosed, already_settled
 from ._follow import AWAITABLES
 from ._native import allocate_lock, get_ident
 from ._outcome import Error, Outcome, Value
-from ._promise import SETTLED, Promise, complete_view
+from ._promise import PENDING, SETTLED, Promise, complete_view
 
 __all__ = ["Queue", "ShutDown", "ThreadsafePromise"]
 
@@ -151,11 +151,26 @@ class ThreadsafePromise(Promise[T]):
             self._claimed = True
 
     def _deliver(self, payload: Any, is_error: bool) -> None:
-        # The settling thread, after winning the claim.
-        if get_ident() == self._dispatcher.thread_ident:
-            self._settle_claimed(payload, is_error)
-        else:
-            self._dispatcher.submit(self._settle_claimed, (payload, is_error))
+        # The settling thread, after winning the claim. (Closed first: a
+        # thread that ended leaves its ident to new threads.)
+        dispatcher = self._dispatcher
+        try:
+            if dispatcher.closed:
+                raise self._closed_error()
+            if get_ident() == dispatcher.thread_ident:
+                self._settle_claimed(payload, is_error)
+            else:
+                dispatcher.submit(self._settle_claimed, (payload, is_error))
+        except HubClosed:
+            # The hub was destroyed first: the outcome never arrives, so the
+            # claim goes back (a later settle hears HubClosed too) and the
+            # threads waiting, which _abandon() left to it, are told.
+            with self._claim:
+                self._claimed = False
+                view = self._waiters
+            if view is not None:
+                _fail(view, self._closed_error())
+            raise
 
     def _settle_claimed(self, payload: Any, is_error: bool) -> None:
         # Hub thread: the winner's outcome arrives.
@@ -211,14 +226,15 @@ class ThreadsafePromise(Promise[T]):
 
     def _abandon(self) -> None:
         # Hub thread, from hub.destroy() (through _on_close): nothing can settle
-        # it any more, unless a settle already won (it is queued, and runs
-        # after this). Threads that wait on it are told now.
+        # it any more, unless a settle from another thread won and is queued
+        # (close() runs it after this; if its submit came too late, _deliver()
+        # tells the waiters). Threads that wait on it are told now.
         with self._claim:
-            if self._claimed or self._state is SETTLED:
+            if self.ready() or (self._claimed and self._state is PENDING):
                 return
             view = self._waiters
-        if view is not None and not view.done():
-            view.set_exception(self._closed_error())
+        if view is not None:
+            _fail(view, self._closed_error())
 
     def _closed_error(self) -> HubClosed:
         return HubClosed(
@@ -227,17 +243,23 @@ class ThreadsafePromise(Promise[T]):
         )
 
     def __del__(self) -> None:
-        # Collected unsettled: nobody can settle it any more, so the hub may go.
+        # Collected unsettled: nobody can settle it any more, so the hub may
+        # go, and whoever holds its as_future() is told. (No lock: a
+        # collection may run in a thread that holds _claim.)
         if getattr(self, "_holding", False):  # (not set if __init__ failed)
             self._holding = False
             self._dispatcher.release_from_any_thread()
             self._dispatcher.remove_close_callback(self._on_close)
+            view = self._waiters
+            if view is not None:
+                _fail(view, Cancelled(f"{self!r} was garbage-collected unsettled: nothing can settle it any more"))
         Promise.__del__(self)
 
     # -- waiting (any thread) -------------------------------------------------------
 
     def _foreign(self) -> bool:
-        return get_ident() != self._dispatcher.thread_ident
+        # Closed first: a thread that ended leaves its ident to new threads.
+        return self._dispatcher.closed or get_ident() != self._dispatcher.thread_ident
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         """As ``Promise.get``; in another thread it blocks that thread.
@@ -285,8 +307,8 @@ class ThreadsafePromise(Promise[T]):
                 error = self._view().exception(timeout)
             except (TimeoutError, _FuturesTimeout):
                 raise TimeoutError(f"ThreadsafePromise.{what}(): not settled within {timeout} s") from None
-            if not self.ready() and error is not None:
-                raise error  # HubClosed: the hub was destroyed before anyone settled it
+            if not self.ready() and error is not None:  # the hub was destroyed before anyone settled it
+                raise self._closed_error()  # (a new one each time: the view's would grow a traceback)
         exc = self.exception  # settled: observes it
         if exc is not None:
             raise exc
@@ -311,11 +333,20 @@ class ThreadsafePromise(Promise[T]):
             if view is None:
                 view = self._waiters = concurrent.futures.Future()
                 view.set_running_or_notify_cancel()  # a view: cancelling it does nothing
-                if self._state is SETTLED:
+                if self.ready():  # (not _state: the hub marks it settled before it sets the value)
                     complete_view(view, self)
-                elif self._dispatcher.closed and not self._claimed:
-                    view.set_exception(self._closed_error())
+                elif self._dispatcher.closed and not (self._claimed and self._state is PENDING):
+                    view.set_exception(self._closed_error())  # as _abandon() would have
         return view
+
+
+def _fail(view: concurrent.futures.Future[Any], error: BaseException) -> None:
+    # Any thread: fail a waiters' view, unless it is done (a view only ever
+    # fails with HubClosed, from the hub's close or a submit it refused).
+    try:
+        view.set_exception(error)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 class _Abandon:

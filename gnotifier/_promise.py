@@ -532,13 +532,14 @@ def to_promise(item: Any) -> Promise[Any]:
 
 def complete_view(future: concurrent.futures.Future[Any], source: AsyncResult[Any]) -> None:
     # Hand a settled promise's outcome to its future view, unless one was given already.
-    if future.done():
-        return
     exc = exception_of(source)
-    if exc is None:
-        future.set_result(source.value)
-    else:
-        future.set_exception(exc)
+    try:
+        if exc is None:
+            future.set_result(source.value)
+        else:
+            future.set_exception(exc)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 def _timed_out(seconds: float | None) -> Timeout:

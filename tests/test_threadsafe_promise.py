@@ -307,3 +307,38 @@ def test_a_settle_a_thread_won_before_the_hub_was_destroyed_reaches_the_threads_
 
     view = run_in_a_thread_without_a_hub(in_the_hubs_thread)  # then destroys that hub
     assert view.result(timeout=DEADLINE) == 42
+
+
+def test_after_the_hub_was_destroyed_a_settle_and_every_wait_in_a_thread_hear_hub_closed() -> None:
+    def in_the_hubs_thread() -> ThreadsafePromise[int]:
+        return ThreadsafePromise()
+
+    promise = run_in_a_thread_without_a_hub(in_the_hubs_thread)  # then destroys that hub
+    assert in_foreign_thread(promise.set, 1) == ("raised", gnotifier.HubClosed)
+    assert in_foreign_thread(promise.set, 2) == ("raised", gnotifier.HubClosed)  # the claim went back
+    errors = [in_foreign_thread(lambda: promise.result(timeout=DEADLINE).__class__) for _ in range(2)]
+    assert errors == [("raised", gnotifier.HubClosed)] * 2
+    assert isinstance(promise.as_future().exception(timeout=DEADLINE), gnotifier.HubClosed)
+
+
+@pytest.mark.parametrize("awaitable", ["promise", "future"])
+def test_a_thread_waiting_on_a_threadsafe_promise_that_follows_hears_that_its_hub_was_destroyed(
+    awaitable: str,
+) -> None:
+    def in_the_hubs_thread() -> ThreadsafePromise[int]:
+        promise: ThreadsafePromise[int] = ThreadsafePromise()
+        promise.set(Promise() if awaitable == "promise" else concurrent.futures.Future())  # won; follows it
+        promise.as_future()
+        return promise
+
+    promise = run_in_a_thread_without_a_hub(in_the_hubs_thread)  # then destroys that hub
+    assert isinstance(promise.as_future().exception(timeout=DEADLINE), gnotifier.HubClosed)
+    assert in_foreign_thread(promise.result, DEADLINE) == ("raised", gnotifier.HubClosed)
+
+
+def test_the_as_future_of_a_threadsafe_promise_collected_unsettled_is_told() -> None:
+    promise: ThreadsafePromise[int] = ThreadsafePromise()
+    view = promise.as_future()
+    del promise
+    gc.collect()
+    assert isinstance(view.exception(timeout=DEADLINE), gnotifier.Cancelled)
