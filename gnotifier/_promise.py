@@ -413,23 +413,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
                 is unknown (made in a thread without a hub, never used in one).
             HubClosed: called in another thread once the promise's hub was destroyed.
         """
-        return self._future(True)
-
-    def _future(self, observe: bool) -> concurrent.futures.Future[T]:
-        # as_future(); without ``observe``, for a thread that waits on it and observes only what it saw.
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         home = self._home if self._home is not None else self.hub  # (a hub not yet started is false)
         if home is None or home is get_hub_if_exists():
-            self._complete_later(future, observe)
+            self._complete_later(future)
         else:
-            dispatcher_for(home).submit(self._complete_later, (future, observe))
+            dispatcher_for(home).submit(self._complete_later, (future,))
         return future
 
-    def _complete_later(self, future: concurrent.futures.Future[Any], observe: bool) -> None:
-        # The promise's hub thread.
-        if observe:
-            self._observed = True
+    def _complete_later(self, future: concurrent.futures.Future[Any]) -> None:
+        # The promise's hub thread: as_future() takes over the outcome.
+        self._observed = True
         if self.ready():
             complete_view(future, self)
         else:
