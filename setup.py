@@ -22,7 +22,7 @@ from setuptools.command.build_ext import build_ext
 # thread loses the GIL while it holds the lock: a bounded Queue from a
 # greenlet to a thread (bench Q2) moved 1.0-1.1 M items/s where the pure
 # module, its lock holders switched out, convoyed at 0.30-0.65 M.
-COMPILED = ("_bridges", "_dispatch", "_follow", "_notifier", "_outcome", "_pool", "_promise", "_threads", "_worker")
+COMPILED = ("_dispatch", "_follow", "_notifier", "_outcome", "_pool", "_promise", "_queue", "_threads", "_threadsafe", "_worker")
 
 
 def _extensions() -> list[Extension]:

@@ -13,9 +13,6 @@ from . import (
     _build,  # first: it decides which build of the modules below is imported
     _dispatch,
 )
-from ._bridges import Queue as Queue
-from ._bridges import ShutDown as ShutDown
-from ._bridges import ThreadsafePromise as ThreadsafePromise
 from ._combinators import aeach as aeach
 from ._combinators import afilter as afilter
 from ._combinators import amap as amap
@@ -40,10 +37,13 @@ from ._pool import default_pool as default_pool
 from ._pool import work as work
 from ._processes import ProcessPoolExecutor as ProcessPoolExecutor
 from ._promise import Promise as Promise
+from ._queue import Queue as Queue
+from ._queue import ShutDown as ShutDown
 from ._threads import Thread as Thread
 from ._threads import call_in_hub as call_in_hub
 from ._threads import call_soon_threadsafe as call_soon_threadsafe
 from ._threads import start_thread as start_thread
+from ._threadsafe import ThreadsafePromise as ThreadsafePromise
 from ._worker import check_cancelled as check_cancelled
 
 __version__ = "0.1.0"

@@ -11,14 +11,15 @@ import pytest
 import gnotifier
 
 COMPILED_MODULES = (
-    "_bridges",
     "_dispatch",
     "_follow",
     "_notifier",
     "_outcome",
     "_pool",
     "_promise",
+    "_queue",
     "_threads",
+    "_threadsafe",
     "_worker",
 )
 
