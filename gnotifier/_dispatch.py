@@ -43,6 +43,10 @@
 #   still queued, whose callables refer back to it, is never collected.
 # - ``async_().send()`` is the only loop call safe off the hub's thread; the
 #   watcher is created, ref'd, unref'd and closed in the hub's thread only.
+#   One exception: a dispatcher first asked for from another thread reaches
+#   its hub once through gevent's ``loop.run_callback_threadsafe`` (see
+#   __init__), whose bookkeeping is not thread-safe on every loop; the
+#   README's "First contact" says how users avoid it.
 # - The wake-up: on gevent's compiled libev loop, ``send()`` keeps the GIL
 #   while it wakes the hub, which then sleeps a second time, in the GIL,
 #   until the sender lets go of it. There, where the OS has an eventfd, the

@@ -140,7 +140,8 @@ class Timer:
         """Stop the timer; idempotent. Safe to call from any thread.
 
         In the hub's thread it takes effect at once; from another thread the
-        timer is stopped in the hub shortly after.
+        timer is stopped in the hub shortly after (that thread waits only for
+        the flow control of ``call_soon_threadsafe``).
         """
         if self._fn is None:
             return

@@ -126,8 +126,11 @@ class Notifier:
     def trigger(self) -> None:
         """Schedule the callback to run in the notifier's hub. Safe from any thread.
 
-        Never runs the callback inline and never blocks (beyond a brief lock).
-        Triggers that arrive before the callback runs may merge into one run:
+        Never runs the callback inline. Does not wait for the hub, except
+        for flow control: from another thread, while more than 8,192 calls
+        are queued to the hub, it steps aside (not holding the GIL) until the
+        hub works them off, at most 0.1 s without progress (see
+        ``call_soon_threadsafe``). Triggers that arrive before the callback runs may merge into one run:
         after every trigger the callback runs at least once, and it never
         runs without one.
 

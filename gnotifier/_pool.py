@@ -172,7 +172,7 @@ class Pool:
 
         Raises:
             TypeError: ``fn`` is not callable, or is a coroutine function.
-            PoolClosed: after ``shutdown()``.
+            PoolClosed: after ``shutdown()``, or as the interpreter exits.
             PoolFull: ``max_pending`` reached and called in hub context.
             RuntimeError: called from another thread than the pool's hub's.
         """
@@ -407,7 +407,8 @@ def default_pool() -> Pool:
 def work(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]:
     """Run ``fn(*args, **kwargs)`` on a real OS thread; returns its promise at once.
 
-    ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
+    Called in a thread, works for that thread's hub (the promise is
+    hub-thread-only, as any). ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
     thread's hub's native threadpool (real threads also after
     ``monkey.patch_all()``), in a copy of the caller's contextvars, and its
     outcome settles the promise in the hub, never from the worker thread.
@@ -416,5 +417,6 @@ def work(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]
 
     Raises:
         TypeError: ``fn`` is not callable, or is a coroutine function.
+        PoolClosed: the interpreter is exiting.
     """
     return default_pool().work(fn, *args, **kwargs)

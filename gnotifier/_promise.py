@@ -79,8 +79,8 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     __slots__ = (
         "_state",  # PENDING, FOLLOWING or SETTLED; hub thread only
         "_observed",  # someone looked at the outcome; the hub's thread, or a thread that saw it settled
-        "_job",  # what cancel() cancels while pending or following, or None
-        "_home",  # the hub whose thread may chain, settle and cancel; None until known
+        "_job",  # what cancel() cancels while pending or following, or None; hub thread only
+        "_home",  # the hub whose thread may chain, settle and cancel; None until the first use there binds it
     )
 
     def __init__(self) -> None:
@@ -202,11 +202,12 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
     # -- reading -------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        """Return the value or raise the error; observes the outcome.
+        """Return the value or raise the error; observes the outcome. Hub thread.
 
         Blocks the calling greenlet (not the thread) until settled, at most
         ``timeout`` seconds (then raises ``gevent.Timeout``, as
-        ``AsyncResult.get`` does). The error is the very object the job
+        ``AsyncResult.get`` does). Other threads wait on ``as_future()``, or
+        on a ``ThreadsafePromise``, whose ``get`` blocks the calling thread. The error is the very object the job
         raised, with its original traceback.
 
         Raises:
@@ -228,7 +229,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         return self.value  # type: ignore[return-value]
 
     def result(self, timeout: float | None = None) -> T:
-        """The value or the error, as ``concurrent.futures.Future.result`` gives it.
+        """The value or the error, as ``concurrent.futures.Future.result`` gives it. Hub thread.
 
         Blocks the calling greenlet (not the thread) until settled, at most
         ``timeout`` seconds; observes the outcome.
@@ -248,7 +249,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         return self._unwrap()
 
     def wait(self, timeout: float | None = None) -> Any:
-        """Wait until settled, at most ``timeout`` seconds; as ``AsyncResult.wait``.
+        """Wait until settled, at most ``timeout`` seconds; as ``AsyncResult.wait``. Hub thread.
 
         Does not observe the outcome. Returns the value (None if rejected or
         timed out).
@@ -267,7 +268,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     @property
     def exception(self) -> BaseException | None:
-        """The error, or None; reading it once settled observes the outcome."""
+        """The error, or None; reading it once settled observes the outcome. Any thread."""
         exc = exception_of(self)
         if self.ready():
             self._observed = True

@@ -3,7 +3,9 @@
 # Guarantees:
 # - call_soon_threadsafe() accepts a call from any thread and runs it exactly
 #   once in hub context, in the order each thread made its calls; it touches
-#   no loop state from the calling thread (the dispatcher only send()s).
+#   no loop state from the calling thread (the dispatcher only wakes the
+#   hub), except the once a hub's very first gnotifier call comes from
+#   another thread (see _dispatch.py's header).
 # - call_in_hub() blocks only the calling (foreign) thread, never the hub,
 #   and refuses at once in the hub's own thread, where it would deadlock.
 #   Every call gets exactly one answer: its outcome, or HubClosed when the

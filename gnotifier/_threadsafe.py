@@ -77,6 +77,9 @@ class ThreadsafePromise(Promise[T]):
     def set(self, value: Any = None) -> None:
         """Resolve with ``value`` (followed if awaitable). Safe from any thread.
 
+        Does not wait for the hub, but for the flow control of
+        ``call_soon_threadsafe`` from another thread.
+
         Raises:
             AlreadySettled: a settle (or cancel) came first.
             HubClosed: called in another thread once the hub was destroyed.
@@ -88,6 +91,9 @@ class ThreadsafePromise(Promise[T]):
 
     def set_exception(self, exception: BaseException, exc_info: Any = None) -> None:  # type: ignore[override]
         """Reject with ``exception``. Safe from any thread.
+
+        Does not wait for the hub, but for the flow control of
+        ``call_soon_threadsafe`` from another thread.
 
         Raises:
             TypeError: ``exception`` is not an exception instance.

@@ -50,7 +50,9 @@
 #   hub that blocks (or waits on a thread) never stops queued jobs starting.
 #
 # Assumptions:
-# - Any thread; everything but the racy reads noted below is under _lock.
+# - Any thread. Every write is under _lock but _shares's (a dict store,
+#   atomic under the GIL: a lesson lost to a race is learned again); the
+#   racy reads are marked where they are declared.
 # - ``time.process_time()`` counts the CPU time of all the process's threads.
 from __future__ import annotations
 
@@ -255,17 +257,21 @@ class Throttle:
         # Under a quota of less than a core, the thresholds shrink with it.
         self.busy_room = min(BUSY_ROOM, cpus / 4)
         self.grow_room = min(ROOM_TO_GROW, cpus / 2)
-        self.limit = self.floor  # read racily by loops after each job
-        self._holding = 0  # loops with a place; read racily by loops after each job
-        self.room = cpus  # cores the CPUs had free over the last window; read racily by loops after each job
+        self.limit = self.floor  # written under _lock; read racily by loops after each job
+        self._holding = 0  # loops with a place; written under _lock, read racily by loops after each job
+        # cores the CPUs had free over the last window; written under _lock, read racily by loops after each job
+        self.room = cpus
         self._claimed = 0.0  # cores taken since the last look by loops whose job waited; under _lock
-        self._shares: dict[object, float] = {}  # job_key(fn) -> the share of its wall time its last job computed
-        self._parked: deque[_Parked] = deque()
+        # job_key(fn) -> the share of its wall time its last job computed; any loop, no lock (see _learn())
+        self._shares: dict[object, float] = {}
+        self._parked: deque[_Parked] = deque()  # loops waiting for a place, in order; under _lock, read racily
         self._lock = allocate_lock()
-        self._mark = _sample()  # when the current window started: (monotonic, process CPU)
+        # when the current window started: (monotonic, process CPU); under _lock, read racily by after_job()
+        self._mark = _sample()
         self._stat_names = _stat_names()
         self._stolen = 0.0  # cores the hypervisor took over the last steal window
-        self._steal_mark = self._read_steal(self._mark[0])  # (monotonic, stolen seconds), or None: never
+        # (monotonic, stolen seconds) at the last read, or None: never read; under _lock, read racily by review()
+        self._steal_mark = self._read_steal(self._mark[0])
         # id() of a loop thread's _delays dict -> (monotonic, share of its time it waited for a CPU), as
         # the loop last told; under _lock.
         self._waits: dict[int, Tuple[float, float]] = {}

@@ -41,8 +41,9 @@
 # - Under the GIL, SimpleQueue.put/get_nowait and dict.pop are atomic, and
 #   plain attribute reads and writes are seen by every thread in program
 #   order. A job is claimed by whoever pops it from ``_unstarted`` first: a
-#   worker about to run it, or cancel(). No lock is taken per job, except
-#   briefly to hand one to a loop that watches for it (_put()).
+#   worker about to run it, or cancel(). The hub takes no lock per job but
+#   to hand one to a loop that watches for it (_put()); a loop that ran out
+#   of jobs takes ``_lock`` briefly to count itself idle and back.
 # - A worker loop is one task of a gevent ThreadPool, run without a
 #   watcher of its own (_gevent.run_on_threadpool()), so an idle worker
 #   keeps no loop alive.
@@ -249,14 +250,14 @@ class Crew:
         "_handoff",  # a Job put for the loop that watches, or None; guarded by _lock (see _put())
         "_posted",  # bytearray(1), bumped (mod 256) by the hub after each put; watched by a loop about to block
         "_spin",  # seconds a loop out of jobs watches _posted before it blocks; 0: never
-        "_spinning",  # whether a loop watches now: one at most; read and written by workers under the GIL
+        "_spinning",  # whether a loop watches now (one at most): set by it, cleared under _lock; read by the hub
         "_spin_skips",  # idle spells left in which no loop watches (SPIN_BACKOFF after a watch in vain); workers
         "_grace",  # seconds a watching loop that saw a job waits before it takes the GIL; workers, under the GIL
         "_unstarted",  # jobs nobody claimed yet: added in the hub, popped by the claimer
         "_outstanding",  # jobs taken and not yet delivered; hub thread only
         "_done",  # deque of (job, outcome) run by a worker: append in workers, popleft in the hub
         "_delivering",  # a _deliver_done() call is on its way to the hub; racy, see there
-        "_lock",  # guards _idle, _threads and _serial
+        "_lock",  # guards _idle, _threads, _serial, _active, _all_gone, _handoff and the clearing of _spinning
         "_idle",  # loops blocked waiting for a job; guarded by _lock, read racily by submit()
         "_threads",  # live loops; guarded by _lock, read racily by submit()
         "_serial",  # numbers the loops for their names; guarded by _lock
