@@ -418,12 +418,13 @@ class Dispatcher:
 
     @property
     def ran(self) -> bool:
-        """Whether the hub's loop ever ran this dispatcher's watcher. Any thread."""
-        return self._woken
+        """Whether the hub ever ran: its greenlet started, or its loop ran our watcher. Any thread."""
+        hub = self.hub
+        return self._woken or bool(hub) or hub.dead  # a greenlet is false until it starts and once it ends
 
     def unrun_calls(self) -> int:
-        """Calls queued for a live hub whose loop never ran (forgotten ``run()``). Any thread."""
-        return len(self._calls) if self._state is _OPEN and not self._woken else 0
+        """Calls queued for a live hub that it has not run yet. Any thread."""
+        return len(self._calls) if self._state is _OPEN else 0
 
     def _wakeup(self) -> None:
         # The watcher callback; hub thread only. The eventfd is emptied

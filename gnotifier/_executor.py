@@ -15,11 +15,17 @@
 #   gevent's included) runs as on gnotifier's own threads: in a copy of the
 #   submitter's contextvars, with the pool's hub as the target of
 #   call_in_hub() and call_soon_threadsafe(), and, cancelled while it runs,
-#   it finds ``check_cancelled()`` raising.
+#   it finds ``check_cancelled()`` raising. It is claimed as it starts, so
+#   cancel() stops it until then whatever the executor's futures allow
+#   (gevent's cannot be cancelled), and its error comes back as an outcome,
+#   never raised into the executor (gevent's ThreadPool would print it).
 #
 # Assumptions:
 # - Everything here runs in the hub's thread, except the futures' done
-#   callbacks (_follow.when_done), which only queue a call for the hub.
+#   callbacks (_follow.when_done), which only queue a call for the hub, and
+#   _run_as() in a thread executor's thread.
+# - dict.pop is atomic under the GIL: a job is claimed by whoever pops it
+#   from ``_unstarted`` first, _run_as() or cancel().
 from __future__ import annotations
 
 import concurrent.futures
@@ -29,7 +35,7 @@ from typing import Any, Callable
 from ._dispatch import Dispatcher, thread_state
 from ._errors import NEVER_RUNS
 from ._follow import when_done
-from ._outcome import NotStarted, Outcome
+from ._outcome import NotStarted, Outcome, Value, capture
 from ._worker import Deliver, Job
 
 __all__ = ["ExecutorBackend"]
@@ -41,19 +47,23 @@ _INTERPRETER_POOLS = tuple(
 
 
 def _run_as(
+    unstarted: dict[Job, bool],
     job: Job,
     dispatcher: Dispatcher,
     context: contextvars.Context,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> Any:
-    # An executor's thread: ``fn`` runs as ``job`` (for check_cancelled()),
+) -> Outcome | None:
+    # A thread executor's thread: ``fn``'s outcome, or None if cancel()
+    # claimed the job first. ``fn`` runs as ``job`` (for check_cancelled()),
     # for the pool's hub, in the submitter's context.
+    if unstarted.pop(job, None) is None:
+        return None
     outer = thread_state.job, thread_state.dispatcher  # an executor that runs jobs inline has some
     thread_state.job, thread_state.dispatcher = job, dispatcher
     try:
-        return context.run(fn, *args, **kwargs)
+        return context.run(capture, fn, *args, **kwargs)
     finally:
         thread_state.job, thread_state.dispatcher = outer
 
@@ -61,7 +71,7 @@ def _run_as(
 class ExecutorBackend:
     """Runs a pool's jobs on a ``concurrent.futures.Executor``."""
 
-    __slots__ = ("executor", "dispatcher", "deliver", "started", "_futures", "_in_threads")
+    __slots__ = ("executor", "dispatcher", "deliver", "started", "_futures", "_in_threads", "_unstarted")
 
     def __init__(
         self,
@@ -74,7 +84,9 @@ class ExecutorBackend:
         self.dispatcher = dispatcher  # the pool's hub's
         self.deliver = deliver
         self.started = started
-        self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered
+        self._futures: dict[Job, concurrent.futures.Future[Any]] = {}  # jobs not yet delivered; hub thread
+        # Thread executors' jobs not yet claimed by _run_as() or cancel(); added in the hub, popped by either.
+        self._unstarted: dict[Job, bool] = {}
         # Jobs in threads of this process can ask check_cancelled(); in
         # processes or on other machines they have no way to hear of it.
         self._in_threads = isinstance(executor, concurrent.futures.ThreadPoolExecutor) and not isinstance(
@@ -90,7 +102,12 @@ class ExecutorBackend:
         fn, args, kwargs = job.fn, job.args, job.kwargs or {}
         if self._in_threads:
             context = contextvars.copy_context()
-            future = self.executor.submit(_run_as, job, self.dispatcher, context, fn, args, kwargs)  # type: ignore[arg-type]
+            self._unstarted[job] = True
+            try:
+                future = self.executor.submit(_run_as, self._unstarted, job, self.dispatcher, context, fn, args, kwargs)  # type: ignore[arg-type]
+            except BaseException:
+                del self._unstarted[job]
+                raise
         else:
             future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
@@ -102,6 +119,10 @@ class ExecutorBackend:
         # Hub thread, through the dispatcher.
         if self._futures.pop(job, None) is None:
             return  # cancelled here first, and delivered then
+        if self._in_threads:
+            self._unstarted.pop(job, None)  # (the executor cancelled its future: shutdown(cancel_futures=True))
+            if type(outcome) is Value:
+                outcome = outcome.value  # what _run_as() captured: cancel() claims no job it delivered
         if self.started is not None:
             self.started()
         self.deliver(job, outcome)
@@ -121,7 +142,16 @@ class ExecutorBackend:
 
     def _cancel(self, job: Job, why: str) -> bool:
         future = self._futures.get(job)
-        if future is None or not future.cancel():
+        if future is None:
+            return False
+        if self._in_threads:
+            # Claimed here, the job never runs: a thread that starts it
+            # meanwhile finds it gone and returns at once. Its future is
+            # cancelled too, where the executor allows, to free its place.
+            if self._unstarted.pop(job, None) is None:
+                return False
+            future.cancel()
+        elif not future.cancel():
             return False
         del self._futures[job]
         self.deliver(job, NotStarted(why))
@@ -129,7 +159,10 @@ class ExecutorBackend:
 
     def counts(self) -> tuple[int, int, int]:
         """Jobs pending and running (a future done but not yet delivered has started); no threads."""
-        pending = sum(1 for future in self._futures.values() if not (future.running() or future.done()))
+        if self._in_threads:
+            pending = len(self._unstarted)
+        else:
+            pending = sum(1 for future in self._futures.values() if not (future.running() or future.done()))
         return pending, len(self._futures) - pending, 0
 
     def close(self) -> None:

@@ -132,8 +132,7 @@ def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
         here = get_hub()
     for item in items:  # all checked before any is linked
         if isinstance(item, cls):
-            if item._home is not here:  # the common case, inlined: no call
-                item._check_thread(what)
+            item._check_thread(what)
         elif isinstance(item, AsyncResult) and item.hub is not None and item.hub is not here:
             raise RuntimeError(
                 f"Promise.{what}() must be called in the thread of its promises' hub; from another "

@@ -22,7 +22,9 @@
 #   and only asks them to go in hub context.
 # - A hub keeps its threadpool in ``_threadpool`` (None until first used).
 # - gevent's ThreadPoolExecutor hands out ``_FutureProxy`` objects that
-#   behave like concurrent.futures.Future without subclassing it.
+#   behave like concurrent.futures.Future without subclassing it. Their
+#   ``exception()`` raises the error rather than return it; the
+#   ``AsyncResult`` behind one, its ``asyncresult``, holds the very error.
 # - Every hub is destroyed through ``Hub.destroy``, looked up on the class.
 # - The compiled libev loop (``gevent.libev.corecext``, the default on
 #   Linux) keeps the GIL while ``async_().send()`` wakes the loop; the
@@ -48,6 +50,7 @@ __all__ = [
     "get_hub_if_exists",
     "hub_threadpool_if_made",
     "kill_threadpool",
+    "proxy_error",
     "reset_threadpool_in_child",
     "retire_fork_watcher",
     "run_on_threadpool",
@@ -55,6 +58,11 @@ __all__ = [
 
 # gevent's future proxy class, or None if this gevent has none.
 FUTURE_PROXY: type | None = getattr(_threadpool_module, "_FutureProxy", None)
+
+
+def proxy_error(future: Any) -> BaseException | None:
+    """The error of a done future of gevent's ThreadPoolExecutor, or None. Any thread."""
+    return future.asyncresult.exception  # type: ignore[no-any-return]
 
 
 class _TaskSink:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Generic, NoReturn, TypeVar, Union
 from gevent.event import AsyncResult
 
 from ._errors import Cancelled
-from ._gevent import FUTURE_PROXY
+from ._gevent import FUTURE_PROXY, proxy_error
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -112,7 +112,7 @@ def from_future(future: concurrent.futures.Future[Any]) -> Outcome:
     if FUTURE_PROXY is not None and isinstance(future, FUTURE_PROXY):
         # gevent's ThreadPoolExecutor: its exception() raises the error (a
         # gevent.Timeout as a new TimeoutError) rather than return it.
-        exc = future.asyncresult.exception  # type: ignore[attr-defined]
+        exc = proxy_error(future)
     else:
         exc = future.exception()
     return Value(future.result()) if exc is None else Error(exc)

@@ -154,6 +154,12 @@ class Pool:
         self._dispatcher.add_close_callback(on_close)
         weakref.finalize(self, self._dispatcher.remove_close_callback, on_close).atexit = False
 
+    def _elsewhere(self) -> str:
+        # Where a job refused by a closed pool can go instead.
+        if getattr(self._dispatcher.hub, _ATTR, None) is self:
+            return "this hub's default pool takes no more jobs (work() included): submit to a new gnotifier.Pool()"
+        return "submit to default_pool() or a new Pool"
+
     def __repr__(self) -> str:
         where = f"executor={self._executor!r}" if self._executor is not None else f"size={self._size}"
         state = "closed" if self._closed else "open"
@@ -184,7 +190,7 @@ class Pool:
         if not dispatcher.in_hub_thread():
             dispatcher.check_hub_thread("Pool.work()")  # raises
         if self._closed:
-            raise PoolClosed(f"{self!r} was shut down; submit to default_pool() or a new Pool")
+            raise PoolClosed(f"{self!r} was shut down; {self._elsewhere()}")
         if self._room is not None:
             self._wait_for_room()
         job = Job(fn, args, kwargs)
@@ -226,9 +232,7 @@ class Pool:
         room.acquire()
         if self._closed:
             room.release()
-            raise PoolClosed(
-                f"{self!r} was shut down while work() waited for room; submit to default_pool() or a new Pool"
-            )
+            raise PoolClosed(f"{self!r} was shut down while work() waited for room; {self._elsewhere()}")
 
     def map(self, fn: Callable[[Any], T], iterable: Iterable[Any]) -> Promise[list[T]]:
         """``work(fn, item)`` for each item; one promise of the results in input order.

@@ -30,6 +30,7 @@ import concurrent.futures
 from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
+from gevent.hub import get_hub
 from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
@@ -80,7 +81,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         "_state",  # PENDING, FOLLOWING or SETTLED; hub thread only
         "_observed",  # someone looked at the outcome; the hub's thread, or a thread that saw it settled
         "_job",  # what cancel() cancels while pending or following, or None; hub thread only
-        "_home",  # the hub whose thread may chain, settle and cancel; None until the first use there binds it
+        "_home",  # the hub whose thread may chain, settle and cancel: the one it was made in; read-only
     )
 
     def __init__(self) -> None:
@@ -88,19 +89,16 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._state = PENDING
         self._observed = False
         self._job: Cancellable | None = None
-        self._home: Any = get_hub_if_exists()
+        # Made where no hub exists yet, a promise makes this thread's hub, as
+        # a Notifier or a ThreadsafePromise does: bound to nothing, any
+        # thread could chain it, and a callback could land on a hub that
+        # never runs.
+        self._home: Any = get_hub()
 
     def _check_thread(self, what: str) -> None:
         # Cheap: a call, a read and an identity test on the hot path.
-        here = get_hub_if_exists()
-        home = self._home
-        if home is here:
+        if self._home is get_hub_if_exists():
             return
-        if home is None:
-            home = self.hub  # gevent binds an AsyncResult to a hub once it waits or links
-            if home is None or home is here:
-                self._home = here  # first use in a hub's thread binds it there
-                return
         raise RuntimeError(
             f"Promise.{what}() must be called in the thread of the promise's hub; from another "
             f"thread use gnotifier.call_soon_threadsafe(promise.{what}, ..., hub=hub) or "
@@ -410,14 +408,12 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         the link is made in the hub, through its dispatcher.
 
         Raises:
-            RuntimeError: called in another thread for a promise whose hub
-                is unknown (made in a thread without a hub, never used in one).
             HubClosed: called in another thread once the promise's hub was destroyed.
         """
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
-        home = self._home if self._home is not None else self.hub  # (a hub not yet started is false)
-        if home is None or home is get_hub_if_exists():
+        home = self._home
+        if home is get_hub_if_exists():
             self._complete_later(future)
         else:
             dispatcher_for(home).submit(self._complete_later, (future,))
@@ -600,8 +596,6 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
             return
         _seen(exc)
         hub = promise._home
-        if hub is None:  # (not "or": a hub not yet started is a false greenlet)
-            hub = promise.hub if promise.hub is not None else get_hub_if_exists()
         context = f"{type(promise).__name__} rejected and never observed"
         if hub is None or hub.loop is None:
             import traceback

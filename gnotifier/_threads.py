@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import threading
 from time import monotonic
 from typing import Any, Callable, TypeVar, overload
 
@@ -32,7 +33,7 @@ from ._checks import check_callable, check_timeout
 from ._dispatch import Dispatcher, describe, dispatcher_for, known_dispatcher, target_dispatcher, thread_state
 from ._errors import HubClosed
 from ._gevent import get_hub_if_exists
-from ._native import allocate_lock, get_ident, start_new_thread
+from ._native import allocate_lock, get_ident, set_os_thread_name, start_new_thread
 from ._outcome import Error, Outcome, Value, capture
 from ._promise import Promise
 from ._worker import stopped_for_exit
@@ -250,7 +251,9 @@ class Thread:
     ``start_thread()`` does; see there.
 
     Attributes:
-        name: the name given (or made up) at start.
+        name: the name given (or made up) at start; inside, also the
+            thread's ``threading.current_thread().name`` and, where the
+            platform allows, its OS-level name (on Linux cut to 15 bytes).
         ident: the thread's identifier, as the unpatched ``_thread.get_ident()``
             gives it there.
 
@@ -308,6 +311,8 @@ class Thread:
     def _main(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         # The new thread.
         self.ident = get_ident()  # the same, for fn() to read should it come first
+        threading.current_thread().name = self.name
+        set_os_thread_name(self.name)
         dispatcher = self._dispatcher
         thread_state.dispatcher = dispatcher
         outcome = capture(fn, *args)

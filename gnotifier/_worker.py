@@ -716,13 +716,14 @@ def _at_exit() -> None:
     dropped = {crew: crew.stop_for_exit() for crew in crews}
     for crew in crews:
         crew.wait_for_exit()
-    # Results of the jobs just waited for are queued by now. Calls queued
-    # for a hub whose loop never ran mean a script that forgot run().
-    unrun = sum(dispatcher.unrun_calls() for dispatcher in all_dispatchers())
-    forgot_run = unrun > 0 or any(count and not crew.dispatcher.ran for crew, count in dropped.items())
+    # Results of the jobs just waited for are queued by now. Work for a
+    # hub that never ran means a script that forgot run().
+    unrun = {dispatcher: dispatcher.unrun_calls() for dispatcher in all_dispatchers()}
+    waiting = [(crew.dispatcher, count) for crew, count in dropped.items()] + list(unrun.items())
+    forgot_run = any(count and not dispatcher.ran for dispatcher, count in waiting)
     lost = [f"{sum(dropped.values())} queued job(s) never started"] if any(dropped.values()) else []
-    if unrun:
-        lost.append(f"{unrun} call(s) (work results, notifier triggers) waited for a hub that never came for them")
+    if any(unrun.values()):
+        lost.append(f"{sum(unrun.values())} call(s) (work results, notifier triggers) never ran in their hub")
     if lost:
         advice = (
             "run the program's main with gnotifier.run(main), which returns once all of it is done"

@@ -77,7 +77,10 @@ class RecordingExecutor(concurrent.futures.Executor):
 
 @pytest.fixture
 def executor(client: Any) -> RecordingExecutor:
-    return RecordingExecutor(client.get_executor())
+    # pure=False: dask would otherwise name a task by its function and
+    # arguments, and hand back an earlier test's finished square(3), which
+    # an executor still holding it keeps in the cluster.
+    return RecordingExecutor(client.get_executor(pure=False))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable, Iterator
 
 import gevent
+import gevent.threadpool
 import pytest
 from helpers import (
     WAIT,
@@ -415,3 +416,87 @@ def test_pool_after_a_refused_job_still_waits_for_the_next_one(
         gates.open_all()
         executor.shutdown(wait=True)
     assert settled
+
+
+THREAD_EXECUTORS: dict[str, Callable[[int], Any]] = {
+    "stdlib": concurrent.futures.ThreadPoolExecutor,
+    "gevent": gevent.threadpool.ThreadPoolExecutor,
+}
+
+
+@pytest.fixture(params=list(THREAD_EXECUTORS), ids=str)
+def thread_executor_of_one(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A thread executor of one thread: the standard library's, then gevent's."""
+    ex = THREAD_EXECUTORS[request.param](1)
+    yield ex
+    ex.shutdown(wait=True)
+
+
+def test_a_thread_executors_queued_job_cancelled_never_runs_and_stats_count_it(
+    make_pool: Callable[..., gnotifier.Pool], thread_executor_of_one: Any
+) -> None:
+    # Regression: on gevent's executor cancel() returned False and the job ran; stats() raised AttributeError.
+    pool = make_pool(executor=thread_executor_of_one)
+    started, finish = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def job(name: str) -> str:
+        ran.append(name)
+        started.set()
+        assert finish.wait(WAIT)
+        return name
+
+    a = pool.work(job, "a")
+    assert started.wait(WAIT)
+    b = pool.work(job, "b")
+    record: list[Any] = [("in flight", pool.stats()), ("cancel b", b.cancel()), ("cancel again", b.cancel())]
+    finish.set()
+    record.append(("values", a.get(timeout=WAIT), type(b.exception)))
+    wait_until(lambda: pool.stats()["completed"] == 1, what="the pool to count a")
+    record.append(("after", pool.stats()))
+    assert record == [
+        ("in flight", {"pending": 1, "running": 1, "completed": 0, "failed": 0, "cancelled": 0, "threads": 0}),
+        ("cancel b", True),
+        ("cancel again", False),
+        ("values", "a", gnotifier.Cancelled),
+        ("after", {"pending": 0, "running": 0, "completed": 1, "failed": 0, "cancelled": 1, "threads": 0}),
+    ]
+    assert ran == ["a"]
+
+
+def test_a_thread_executors_failed_job_seen_by_its_waiter_is_not_reported(
+    make_pool: Callable[..., gnotifier.Pool], thread_executor_of_one: Any, hub_errors: list[Any]
+) -> None:
+    # Regression: gevent's executor sent the error to handle_error though get() raised it.
+    pool = make_pool(executor=thread_executor_of_one)
+    error = ValueError("from the job")
+
+    def fail() -> None:
+        raise error
+
+    with pytest.raises(ValueError) as info:
+        pool.work(fail).get(timeout=WAIT)
+    assert pool.work(int, "3").get(timeout=WAIT) == 3  # one thread: the failed job is long done
+    assert (info.value, hub_errors) == (error, [])
+
+
+def test_a_thread_executors_shutdown_timeout_raises_timeout_error(
+    make_pool: Callable[..., gnotifier.Pool], thread_executor_of_one: Any
+) -> None:
+    # Regression: on gevent's executor shutdown(timeout=) raised AttributeError.
+    pool = make_pool(executor=thread_executor_of_one)
+    started, finish = threading.Event(), threading.Event()
+
+    def job() -> str:
+        started.set()
+        assert finish.wait(WAIT)
+        return "finished"
+
+    promise = pool.work(job)
+    assert started.wait(WAIT)
+    try:
+        with pytest.raises(TimeoutError, match="1 job"):
+            pool.shutdown(timeout=0.05)
+    finally:
+        finish.set()
+    assert promise.get(timeout=WAIT) == "finished"

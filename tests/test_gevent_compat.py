@@ -117,6 +117,18 @@ def test_gevent_executor_futures_are_the_proxy_class() -> None:
         assert future.result(WAIT) == 3
 
 
+def test_proxy_error_is_the_very_error_of_a_gevent_executor_future() -> None:
+    error = ValueError("from the job")
+
+    def fail() -> None:
+        raise error
+
+    with ThreadPoolExecutor(1) as executor:
+        failed, fine = executor.submit(fail), executor.submit(int, "3")
+        assert fine.result(WAIT) == 3  # one thread: the failed one is done too
+        assert (_gevent.proxy_error(failed), _gevent.proxy_error(fine)) == (error, None)
+
+
 def test_before_hub_destroy_hooks_every_destroy_before_the_loop_goes() -> None:
     # gnotifier installed its hook at import. gevent's destroy() kills the
     # periodic monitoring thread first: a stand-in for it sees whether the

@@ -29,7 +29,7 @@ import gevent
 import gevent.threadpool
 import pytest
 from gevent._hub_local import get_hub_if_exists
-from helpers import Boom, wait_until
+from helpers import Boom, run_in_a_thread_without_a_hub, wait_until
 
 import gnotifier
 from gnotifier import Pool, Promise
@@ -256,6 +256,23 @@ def test_promise_used_from_another_thread_raises_runtime_error(site: str) -> Non
     gevent.sleep(0.02)
     assert_refused(error, RuntimeError, "call_soon_threadsafe", "call_in_hub")
     assert (promise.ready(), promise.cancelled(), calls) == (False, False, [])
+
+
+@pytest.mark.parametrize("site", list(PROMISE_SITES), ids=str)
+def test_promise_made_before_its_thread_had_a_hub_refuses_other_threads(site: str) -> None:
+    # Regression: such a promise took chain calls from any thread, and a callback could land on a hub that never ran.
+    def in_a_thread_without_a_hub() -> tuple[Any, ...]:
+        assert get_hub_if_exists() is None
+        promise: Promise[Any] = Promise()
+        calls: list[Any] = []
+        error = raises_in_a_thread(lambda: PROMISE_SITES[site](promise, calls.append))
+        refused = (promise.ready(), promise.cancelled(), calls)
+        promise.set(1)  # its own thread still may
+        return error, refused, promise.then(lambda value: value + 1).get(timeout=5)
+
+    error, refused, value = run_in_a_thread_without_a_hub(in_a_thread_without_a_hub)
+    assert_refused(error, RuntimeError, "call_soon_threadsafe", "call_in_hub")
+    assert (refused, value) == ((False, False, []), 2)
 
 
 @pytest.mark.parametrize("site", list(PROMISE_SITES), ids=str)

@@ -20,6 +20,7 @@ from helpers import (
     failing_job,
     live_threadpools,
     pass_gate,
+    run_in_a_thread_without_a_hub,
     stats_add_up,
     wait_until,
 )
@@ -574,6 +575,19 @@ def test_pool_submit_after_shutdown_raises_pool_closed(
         else:
             pool.map(str, [2, 3])
     assert (pool.closed, pool.stats()["completed"]) == (True, 1)
+
+
+def test_default_pool_shut_down_says_work_goes_to_a_new_pool() -> None:
+    # Regression: the message said to submit to default_pool(), which is the closed pool itself.
+    def in_a_hub_of_its_own() -> tuple[str, bool]:
+        assert gnotifier.work(str, 1).get(timeout=WAIT) == "1"
+        gnotifier.default_pool().shutdown()
+        with pytest.raises(gnotifier.PoolClosed) as info:
+            gnotifier.work(str, 2)
+        return str(info.value), gnotifier.default_pool().closed
+
+    message, closed = run_in_a_thread_without_a_hub(in_a_hub_of_its_own)
+    assert closed and "new gnotifier.Pool()" in message and "default_pool()" not in message, message
 
 
 @pytest.mark.parametrize("kind", ["threads", "executor"])

@@ -12,7 +12,9 @@ The tests are not monkey-patched. While a plain thread blocks in
 
 from __future__ import annotations
 
+import os
 import queue
+import re
 import threading
 import traceback
 from typing import Any, Callable
@@ -347,17 +349,27 @@ def test_start_thread_gives_the_threads_ident_before_the_thread_runs() -> None:
     assert ident is not None and [ident] == seen
 
 
+def _names_inside() -> tuple[str, str | None]:
+    comm = f"/proc/self/task/{threading.get_native_id()}/comm"
+    return threading.current_thread().name, open(comm).read().strip() if os.path.exists(comm) else None
+
+
 def test_start_thread_names_threads() -> None:
-    named = gnotifier.start_thread(lambda: None, name="worker-a")
-    first = gnotifier.start_thread(lambda: None)
+    # Regression: inside, the thread was "Dummy-<n>" to threading and "python" to the OS.
+    inside: list[tuple[str, str | None]] = []
+    named = gnotifier.start_thread(lambda: inside.append(_names_inside()), name="worker-a")
+    named.join(timeout=JOIN_TIMEOUT)
+    first = gnotifier.start_thread(lambda: inside.append(_names_inside()))
+    first.join(timeout=JOIN_TIMEOUT)
     second = gnotifier.start_thread(lambda: None)
-    for thread in (named, first, second):
-        thread.join(timeout=JOIN_TIMEOUT)
+    second.join(timeout=JOIN_TIMEOUT)
 
     assert named.name == "worker-a"
-    assert isinstance(first.name, str) and first.name
-    assert isinstance(second.name, str) and second.name
-    assert first.name != second.name
+    assert re.fullmatch(r"gnotifier-thread-\d+", first.name) and first.name != second.name
+    number = first.name.rpartition("-")[2]
+    os_names = [("worker-a", "worker-a"), (first.name, f"{'gnotifier-thread'[: 14 - len(number)]}-{number}")]
+    # The OS-level name where the platform allows (Linux: 15 bytes, cut from the prefix).
+    assert inside in (os_names, [(name, None) for name, _ in os_names])
 
 
 def test_start_thread_keeps_hub_alive_until_thread_finished() -> None:

@@ -193,10 +193,41 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
         text=True,
     )
     warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
-    # The script never ran its hub either: the warning says so.
-    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["a hub that never came for them"]
+    # The job's result, queued for the hub, never ran either: the warning counts it.
+    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["1 call(s)", "never ran in their hub"]
     assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job finished"]), result.stderr
     assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
+
+
+EXIT_AFTER_THE_HUB_RAN = """\
+import threading, time
+import gevent, gnotifier
+started = threading.Event()
+
+def slow():
+    started.set()
+    time.sleep(0.3)
+
+pool = gnotifier.Pool(size=1)
+promises = [pool.work(slow), pool.work(print, "never runs"), pool.work(print, "never runs")]
+while not started.is_set():
+    gevent.sleep(0.001)  # the hub runs
+"""
+
+
+def test_exit_after_the_hub_ran_advises_waiting_for_the_promises() -> None:
+    # Regression: the warning said the hub never came, and to run main with run(), though the hub had run.
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", EXIT_AFTER_THE_HUB_RAN],
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert len(warned) == 1, warned
+    assert "2 queued job(s) never started and 1 call(s)" in warned[0], warned
+    assert "wait for their promises" in warned[0] and "run the program's main" not in warned[0], warned
 
 
 EXIT_CALLING_THE_HUB = """\
