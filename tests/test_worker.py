@@ -285,11 +285,11 @@ def _watching_pool(make_pool: Callable[..., gnotifier.Pool], size: int = 1, real
 def test_a_loop_watching_for_its_next_job_lets_the_hub_run_and_takes_the_job_when_it_comes(
     make_pool: Callable[..., gnotifier.Pool],
 ) -> None:
-    pool = _watching_pool(make_pool)
+    pool = _watching_pool(make_pool, real_watch=True)
     assert pool.work(lambda: 1).get(timeout=WAIT) == 1
-    # The loop, out of jobs, now watches for the next one (compiled; the
-    # pure build blocks at once). It holds no GIL meanwhile: the hub runs a
-    # timer, and the next job is taken as it comes, not when the watch ends.
+    # The loop, out of jobs, now watches for the next one. It holds no GIL
+    # meanwhile: the hub runs a timer, and the next job is taken as it
+    # comes, not when the watch ends (SPIN seconds on).
     start = time.monotonic()
     gevent.sleep(0.05)
     assert pool.work(lambda: 2).get(timeout=WAIT) == 2
