@@ -423,8 +423,8 @@ class Dispatcher:
         return self._woken or bool(hub) or hub.dead  # a greenlet is false until it starts and once it ends
 
     def unrun_calls(self) -> int:
-        """Calls queued for a live hub that it has not run yet. Any thread."""
-        return len(self._calls) if self._state is _OPEN else 0
+        """Calls queued for a live hub that never ran (a forgotten ``run()``). Any thread."""
+        return len(self._calls) if self._state is _OPEN and not self.ran else 0
 
     def _wakeup(self) -> None:
         # The watcher callback; hub thread only. The eventfd is emptied

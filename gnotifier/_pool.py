@@ -38,7 +38,6 @@ from ._errors import Cancelled, PoolClosed, PoolFull
 from ._executor import ExecutorBackend
 from ._follow import settle
 from ._gather import as_list
-from ._gevent import kill_threadpool
 from ._outcome import NotStarted, Outcome, Value
 from ._promise import Promise, cancelling, promise_for_job
 from ._worker import Backend, Crew, Job, Seats, shared_seats
@@ -132,7 +131,6 @@ class Pool:
         self._drained = Event()  # set while no accepted job is unsettled
         self._drained.set()
         self._room = Semaphore(max_pending) if max_pending is not None else None
-        self._owned: ThreadPool | None = None
         started = self._room.release if self._room is not None else None
         self._backend: Backend
         if executor is not None:
@@ -143,11 +141,13 @@ class Pool:
                 seats = shared_seats(hub)  # all its threads but one, over every pool on it
                 size = seats.limit
                 idle = SHARED_IDLE_TIMEOUT
+                owned = False
             else:
-                threadpool = self._owned = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)  # type: ignore[arg-type]  # a float works; the stub says int
+                threadpool = ThreadPool(size, hub, idle_task_timeout=THREAD_LINGER)  # type: ignore[arg-type]  # a float works; the stub says int
                 seats = Seats(size)
                 idle = IDLE_TIMEOUT
-            self._backend = Crew(self._dispatcher, threadpool, seats, size, idle, name, self._deliver, started)
+                owned = True
+            self._backend = Crew(self._dispatcher, threadpool, seats, size, idle, name, self._deliver, started, owned)
         self._size = size
         # Weakly: a pool nobody uses any more must not live as long as its hub.
         on_close = _WeakCall(self._hub_destroyed)
@@ -338,13 +338,8 @@ class Pool:
 
     def _stop_threads(self) -> None:
         # Hub thread, once. Loops exit after the jobs queued before; the
-        # threads of our own ThreadPool follow them (THREAD_LINGER), and
-        # kill() stops its fork watcher, through which the loop would keep
-        # the ThreadPool alive for good. kill() would wait in a greenlet: it
-        # runs in hub context, where it only asks.
+        # threads of our own ThreadPool follow them (THREAD_LINGER).
         self._backend.close()
-        if self._owned is not None:
-            self._dispatcher.hub.loop.run_callback(kill_threadpool, self._owned)
 
     def _hub_destroyed(self) -> None:
         # Hub thread, from hub.destroy(): nothing may wait here, and the

@@ -19,6 +19,7 @@ cdef class Crew:
     cdef readonly object name
     cdef readonly object deliver
     cdef readonly object started
+    cdef readonly bint owns_threadpool
     cdef public object _jobs
     cdef public object _handoff
     cdef public bytearray _posted

@@ -62,7 +62,7 @@ from gevent import getcurrent
 from . import _fork
 from ._dispatch import DRAIN_SLICE, Dispatcher, all_dispatchers, thread_state
 from ._errors import NEVER_RUNS, Cancelled, PoolClosed
-from ._gevent import reset_threadpool_in_child, run_on_threadpool
+from ._gevent import kill_threadpool, reset_threadpool_in_child, run_on_threadpool
 from ._native import Empty, SimpleQueue, allocate_lock, get_ident, set_os_thread_name
 from ._outcome import Error, NotStarted, Outcome, Value
 from ._throttle import REVIEW_PERIOD, Throttle, usable_cpus
@@ -246,6 +246,7 @@ class Crew:
         "name",  # thread name prefix; read-only
         "deliver",  # the pool's deliver(job, outcome); hub thread; read-only
         "started",  # the pool's callback() as a loop claims a job, run in the hub; read-only
+        "owns_threadpool",  # whether close() also gives back the threadpool (a Pool(size=n)'s own); read-only
         "_jobs",  # native queue of Job or _STOP: put in the hub, taken by workers
         "_handoff",  # a Job put for the loop that watches, or None; guarded by _lock (see _put())
         "_posted",  # bytearray(1), bumped (mod 256) by the hub after each put; watched by a loop about to block
@@ -276,6 +277,7 @@ class Crew:
         name: str,
         deliver: Deliver,
         started: Callable[[], Any] | None = None,
+        owns_threadpool: bool = False,
     ) -> None:
         self.dispatcher = dispatcher
         self.threadpool = threadpool
@@ -285,6 +287,7 @@ class Crew:
         self.name = name
         self.deliver = deliver
         self.started = started
+        self.owns_threadpool = owns_threadpool
         self._jobs: SimpleQueue[Any] = SimpleQueue()
         self._handoff: Job | None = None
         self._posted = bytearray(1)
@@ -397,11 +400,20 @@ class Crew:
         return pending, len(self._outstanding) - pending, self._threads
 
     def close(self) -> None:
-        """Ask every loop to exit once the jobs queued before are done. Hub thread."""
+        """Ask every loop to exit once the jobs queued before are done. Hub thread.
+
+        A threadpool of our own goes too: its threads follow our loops out,
+        and its fork watcher, through which the loop would keep it alive for
+        good, is stopped. Not while the hub is destroyed: the loop, and the
+        watcher with it, go with the hub.
+        """
         with self._lock:
             loops = self._threads
         for _ in range(loops):
             self._put(_STOP)
+        if self.owns_threadpool and not self.dispatcher.closed:
+            # kill() would wait in a greenlet; in hub context it only asks.
+            self.dispatcher.hub.loop.run_callback(kill_threadpool, self.threadpool)
 
     def after_fork_in_child(self) -> None:
         """Start afresh in a forked child, where every worker is gone.
@@ -716,14 +728,15 @@ def _at_exit() -> None:
     dropped = {crew: crew.stop_for_exit() for crew in crews}
     for crew in crews:
         crew.wait_for_exit()
-    # Results of the jobs just waited for are queued by now. Work for a
-    # hub that never ran means a script that forgot run().
-    unrun = {dispatcher: dispatcher.unrun_calls() for dispatcher in all_dispatchers()}
-    waiting = [(crew.dispatcher, count) for crew, count in dropped.items()] + list(unrun.items())
-    forgot_run = any(count and not dispatcher.ran for dispatcher, count in waiting)
+    # Results of the jobs just waited for are queued by now. Calls queued
+    # for a hub that never ran mean a script that forgot run(); a hub that
+    # ran and was left with results to deliver is a program that chose to
+    # end without them, as one may end without a concurrent.futures result.
+    unrun = sum(dispatcher.unrun_calls() for dispatcher in all_dispatchers())
+    forgot_run = unrun > 0 or any(count and not crew.dispatcher.ran for crew, count in dropped.items())
     lost = [f"{sum(dropped.values())} queued job(s) never started"] if any(dropped.values()) else []
-    if any(unrun.values()):
-        lost.append(f"{sum(unrun.values())} call(s) (work results, notifier triggers) never ran in their hub")
+    if unrun:
+        lost.append(f"{unrun} call(s) (work results, notifier triggers) waited for a hub that never ran")
     if lost:
         advice = (
             "run the program's main with gnotifier.run(main), which returns once all of it is done"

@@ -193,9 +193,14 @@ def test_exit_waits_for_running_jobs_and_drops_queued_ones_with_one_warning(pool
         text=True,
     )
     warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
-    # The job's result, queued for the hub, never ran either: the warning counts it.
-    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["1 call(s)", "never ran in their hub"]
     assert (result.returncode, result.stdout.splitlines()) == (0, ["script ends", "job finished"]), result.stderr
+    if pool == "default-pool" and patching == "patched":
+        # The patched Event ran the hub: ending without the job's result is
+        # a choice, as with a concurrent.futures result, and nothing is said.
+        assert warned == []
+        return
+    # Plain, the hub never ran: the job's result waited for it, and the warning says so.
+    expected = ["2 queued job(s) never started"] if pool == "own-pool" else ["1 call(s)", "a hub that never ran"]
     assert len(warned) == 1 and all(part in warned[0] for part in [*expected, "gnotifier.run(main)"]), warned
 
 
@@ -226,7 +231,7 @@ def test_exit_after_the_hub_ran_advises_waiting_for_the_promises() -> None:
     warned = [line for line in result.stderr.splitlines() if "RuntimeWarning" in line]
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
     assert len(warned) == 1, warned
-    assert "2 queued job(s) never started and 1 call(s)" in warned[0], warned
+    assert "2 queued job(s) never started;" in warned[0], warned
     assert "wait for their promises" in warned[0] and "run the program's main" not in warned[0], warned
 
 
