@@ -113,6 +113,12 @@ class ThreadState(thread_local):  # the native _thread._local
 
     dispatcher: Dispatcher | None = None  # the hub's dispatcher that started this thread
     job: Any = None  # the pool job this worker runs now (a _worker.Job), or None
+    # A pool's worker loop (_worker.Crew._loop) also keeps, while it runs,
+    # "empty" (the fresh contextvars.Context for a job whose submitter's was
+    # empty) and "owed" (an outcome is queued that the hub has not been
+    # called for yet). It writes them through this thread's __dict__: a
+    # store there is a dict store, where one through the thread-local first
+    # looks the thread's dict up.
 
 
 thread_state = ThreadState()

@@ -67,6 +67,7 @@ from typing import Any, Callable, Collection, Tuple
 from ._native import allocate_lock, thread_local
 
 __all__ = [
+    "CLOCK_TICKS",
     "REVIEW_PERIOD",
     "STEAL_PERIOD",
     "Throttle",
@@ -102,9 +103,9 @@ PROC_STAT = "/proc/stat"
 # CPU: "<on-CPU ns> <waiting ns> <time slices>".
 THREAD_SCHEDSTAT = "/proc/thread-self/schedstat"
 try:
-    _CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK"))  # /proc/stat's ticks a second
+    CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK"))  # /proc/stat's ticks a second
 except (AttributeError, ValueError, OSError):  # not a POSIX system
-    _CLOCK_TICKS = 100.0
+    CLOCK_TICKS = 100.0
 
 
 # Where Linux says how much CPU time a container may use: cgroup v2, then v1.
@@ -138,7 +139,7 @@ def stolen_seconds(names: Tuple[bytes, ...] = (b"cpu",)) -> float | None:
                 found += 1
     except (OSError, ValueError):
         return None
-    return ticks / _CLOCK_TICKS if found == len(names) else None
+    return ticks / CLOCK_TICKS if found == len(names) else None
 
 
 def run_delay() -> float | None:

@@ -631,7 +631,7 @@ def test_the_stolen_time_is_read_from_proc_stat(tmp_path: Any, monkeypatch: pyte
         "intr 12345 0 0\n"
     )
     monkeypatch.setattr(_throttle, "PROC_STAT", str(stat))
-    monkeypatch.setattr(_throttle, "_CLOCK_TICKS", 100.0)
+    monkeypatch.setattr(_throttle, "CLOCK_TICKS", 100.0)
     assert _throttle.stolen_seconds() == 2.5  # every CPU
     assert _throttle.stolen_seconds((b"cpu1",)) == 1.5  # the CPUs the process may run on
     assert _throttle.stolen_seconds((b"cpu0", b"cpu7")) is None  # a CPU it does not list

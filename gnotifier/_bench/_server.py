@@ -38,7 +38,7 @@ import time
 from typing import IO, Any, Dict, Iterator, List, Sequence, Tuple
 
 from .. import _client
-from .._throttle import _CLOCK_TICKS  # the ticks a second of /proc's CPU times
+from .._throttle import CLOCK_TICKS  # the ticks a second of /proc's CPU times
 from ._load import TIMEOUT, connect, get
 from ._scenarios import Measure, Metrics, percentile
 
@@ -199,9 +199,9 @@ def hub_sample(pid: int) -> HubSample | None:
         sleeps = next(int(line.split()[1]) for line in lines if line.startswith(b"voluntary_ctxt_switches:"))
         return (
             time.monotonic(),
-            (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS,  # utime + stime
+            (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,  # utime + stime
             sleeps,
-            (int(process[11]) + int(process[12])) / _CLOCK_TICKS,  # of every thread, gone or alive
+            (int(process[11]) + int(process[12])) / CLOCK_TICKS,  # of every thread, gone or alive
         )
     except (OSError, IndexError, ValueError, StopIteration):
         return None
