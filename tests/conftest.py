@@ -21,6 +21,12 @@ def _holds() -> int:
     return gnotifier.hub_stats(gevent.get_hub())["holds"]
 
 
+def _settled() -> bool:
+    # Nothing queued for the hub, and no job of the default pool left pending or running.
+    stats = gnotifier.default_pool().stats()
+    return gnotifier.hub_stats(gevent.get_hub())["queued"] == 0 and stats["pending"] + stats["running"] == 0
+
+
 def _is_gevent_pool_thread(frame: object) -> bool:
     # The outermost frame of a gevent ThreadPool worker is in threadpool.py.
     outer = frame
@@ -36,7 +42,7 @@ def _stray_threads(before: set[int]) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind() -> Iterator[None]:
-    """No thread, hold (unsettled promise, ref'd notifier) or thread error left behind."""
+    """No thread, hold (unsettled promise, ref'd notifier), queued call, default-pool job or thread error left behind."""
     before = set(sys._current_frames())
     thread_errors: list[object] = []
     old_hook = threading.excepthook
@@ -46,6 +52,7 @@ def leaves_nothing_behind() -> Iterator[None]:
     finally:
         threading.excepthook = old_hook
     wait_until(lambda: _holds() == 0, what="outstanding promises, ref'd notifiers and threads to finish")
+    wait_until(_settled, what="queued calls and the default pool's jobs to finish")
     wait_until(lambda: not _stray_threads(before), what="threads started by the test to exit")
     assert thread_errors == [], f"Exception in thread: {thread_errors}"
 
