@@ -42,7 +42,7 @@ def _stray_threads(before: set[int]) -> list[int]:
 
 @pytest.fixture(autouse=True)
 def leaves_nothing_behind() -> Iterator[None]:
-    """No thread, hold (unsettled promise, ref'd notifier), queued call, default-pool job or thread error left behind."""
+    """No thread, hold (unsettled promise, ref'd notifier), queued call, default-pool job or thread error left."""
     before = set(sys._current_frames())
     thread_errors: list[object] = []
     old_hook = threading.excepthook
