@@ -47,6 +47,14 @@ def amap(fn: Callable[[T], Any], items: Iterable[T], concurrency: int | None = N
     Resolves to the results in input order; rejects with the first error
     (no new items start after it). Hub thread; returns at once.
 
+    Args:
+        fn: called with each item; may return a promise, which is waited for.
+        items: any iterable, read at once.
+        concurrency: most calls unsettled at once; None for no limit.
+
+    Returns:
+        A promise of the list of results.
+
     Raises:
         TypeError: ``fn`` not callable, ``items`` not iterable.
         ValueError: ``concurrency`` below 1.
@@ -122,6 +130,14 @@ def areduce(fn: Callable[[Any, T], Any], items: Iterable[T], initial: Any) -> Pr
     ``initial`` and each step may be promises; each step waits for the one
     before. Rejects with the first error. Hub thread; returns at once.
 
+    Args:
+        fn: called as ``fn(acc, item)``; may return a promise.
+        items: any iterable, read at once.
+        initial: the first ``acc``; may be a promise.
+
+    Returns:
+        A promise of the last step's result (``initial`` for no items).
+
     Raises:
         TypeError: ``fn`` not callable, ``items`` not iterable.
     """
@@ -133,6 +149,13 @@ def afilter(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[list[T]]:
     """The items for which ``fn(item)`` (or the promise it returns) is truthy.
 
     Calls run concurrently; order is kept. Hub thread; returns at once.
+
+    Args:
+        fn: called with each item; may return a promise of the verdict.
+        items: any iterable, read at once.
+
+    Returns:
+        A promise of the list of the items kept.
 
     Raises:
         TypeError: ``fn`` not callable, ``items`` not iterable.
@@ -147,6 +170,13 @@ def aeach(fn: Callable[[T], Any], items: Iterable[T]) -> Promise[None]:
     Each call starts only once the promise the previous one returned has
     settled. Resolves to None; rejects with the first error, after which no
     further item is started. Hub thread; returns at once.
+
+    Args:
+        fn: called with each item; may return a promise, waited for before the next call.
+        items: any iterable, read at once.
+
+    Returns:
+        A promise of None, resolved once every call has settled.
 
     Raises:
         TypeError: ``fn`` not callable, ``items`` not iterable.

@@ -675,6 +675,13 @@ def hub_stats(hub: Hub | None = None) -> HubStats:
     gnotifier's. Safe to call from any thread, also once the hub is
     destroyed; the counts may be a moment old.
 
+    Args:
+        hub: the hub to look at (see above).
+
+    Returns:
+        A dict: ``queued`` (calls not run yet), ``holds``, ``drains``
+        (batches run so far) and ``largest_batch``.
+
     Raises:
         TypeError: ``hub`` is not a gevent Hub.
         RuntimeError: no ``hub`` given and none to infer.

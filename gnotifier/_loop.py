@@ -43,6 +43,12 @@ def run(main: Callable[[Unpack[Ts]], T], /, *args: Unpack[Ts]) -> T:
     servers); re-raises its exception. Blocks the calling thread while the
     hub runs; must be called from the thread's main greenlet.
 
+    Args:
+        main: run as ``main(*args)``; a coroutine function is refused.
+
+    Returns:
+        What ``main`` returned.
+
     Raises:
         TypeError: ``main`` is not callable.
         RuntimeError: called inside the hub or a greenlet.
@@ -166,6 +172,13 @@ def delay(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[T
     Binds to the calling thread's hub; does not block. The pending timer
     keeps the hub alive until it fires or is cancelled.
 
+    Args:
+        seconds: how long from now, 0 or more.
+        fn: run as ``fn(*args)`` in hub context; its error goes to the hub's ``handle_error``.
+
+    Returns:
+        A ``Timer`` whose ``cancel()`` stops it, from any thread.
+
     Raises:
         TypeError: ``fn`` not callable or ``seconds`` not a number.
         ValueError: negative ``seconds``.
@@ -178,6 +191,14 @@ def interval(seconds: float, fn: Callable[[Unpack[Ts]], object], /, *args: Unpac
 
     Binds to the calling thread's hub; does not block. Keeps the hub alive
     until cancelled.
+
+    Args:
+        seconds: the period, above 0.
+        fn: run as ``fn(*args)`` in hub context; an error goes to the hub's
+            ``handle_error`` and the timer goes on.
+
+    Returns:
+        A ``Timer`` whose ``cancel()`` stops it, from any thread.
 
     Raises:
         TypeError: ``fn`` not callable or ``seconds`` not a number.

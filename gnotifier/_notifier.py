@@ -245,5 +245,10 @@ def make_notifier(
     on_error: Callable[[BaseException], Any] | None = None,
     ref: bool = True,
 ) -> Notifier:
-    """Make a ``Notifier`` (cl-async's ``make-notifier``); see ``Notifier``."""
+    """Make a ``Notifier`` (cl-async's ``make-notifier``); see ``Notifier``. Any thread with a hub.
+
+    Returns:
+        ``Notifier(callback, *args, single_shot=, on_error=, ref=)``, bound to
+        the calling thread's hub.
+    """
     return Notifier(callback, *args, single_shot=single_shot, on_error=on_error, ref=ref)

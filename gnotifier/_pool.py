@@ -176,6 +176,13 @@ class Pool:
         raises rejects the promise with that very object. ``fn`` is
         positional-only, so every keyword, ``fn=`` included, reaches it.
 
+        Args:
+            fn: run as ``fn(*args, **kwargs)`` in the pool; a coroutine function is refused.
+
+        Returns:
+            A ``Promise`` settled in this hub with what ``fn`` returned or raised;
+            its ``cancel()`` cancels the job.
+
         Raises:
             TypeError: ``fn`` is not callable, or is a coroutine function.
             PoolClosed: after ``shutdown()``, or as the interpreter exits.
@@ -391,9 +398,12 @@ def _check_arguments(size: Any, executor: Any, name: Any, max_pending: Any) -> N
 
 
 def default_pool() -> Pool:
-    """The calling thread's hub's default pool, on ``hub.threadpool``.
+    """The calling thread's hub's default pool, on ``hub.threadpool``. Hub thread.
 
-    Made on first use; must be called in the hub's thread.
+    Made on first use. ``work()`` submits to it.
+
+    Returns:
+        The same ``Pool`` on every call in this hub, also once shut down.
     """
     hub = get_hub()
     pool: Pool | None = getattr(hub, _ATTR, None)
@@ -413,6 +423,12 @@ def work(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]
     outcome settles the promise in the hub, never from the worker thread.
     The hub stays alive until it settles. Never blocks the caller. ``fn``
     is positional-only, so every keyword, ``fn=`` included, reaches it.
+
+    Args:
+        fn: run as ``fn(*args, **kwargs)`` on a worker thread; a coroutine function is refused.
+
+    Returns:
+        A ``Promise`` settled in this hub with what ``fn`` returned or raised.
 
     Raises:
         TypeError: ``fn`` is not callable, or is a coroutine function.

@@ -62,6 +62,10 @@ def call_soon_threadsafe(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts
     started, the hub that started it; else the calling thread's own hub.
     An error ``fn`` raises goes to the hub's ``handle_error``.
 
+    Args:
+        fn: run in hub context as ``fn(*args)``; a coroutine function is refused.
+        hub: the target hub (see above).
+
     Raises:
         TypeError: ``fn`` is not callable.
         HubClosed: the target hub was destroyed.
@@ -125,6 +129,15 @@ def call_in_hub(
     If ``fn`` returns an ``AsyncResult`` (or ``Promise``), waits for that
     too. On timeout the call goes on in the hub; its outcome is dropped,
     and it no longer keeps the hub alive.
+
+    Args:
+        fn: run as ``fn(*args)`` in a new greenlet of the target hub.
+        timeout: most seconds to wait; None for no limit.
+        hub: the target hub: ``hub=`` when given; else, in a thread
+            gnotifier started, the hub that started it.
+
+    Returns:
+        What ``fn`` returned (or the value of the ``AsyncResult`` it returned).
 
     Raises:
         TimeoutError: ``timeout`` seconds passed first.
@@ -344,6 +357,13 @@ def start_thread(fn: Callable[[Unpack[Ts]], object], /, *args: Unpack[Ts], name:
     while it runs, ``call_soon_threadsafe``/``call_in_hub`` inside it target
     that hub, and an exception escaping ``fn`` is reported through the hub's
     ``handle_error``. Must be called in the hub's thread; does not block.
+
+    Args:
+        fn: run as ``fn(*args)`` in the new thread.
+        name: the thread's name; by default ``gnotifier-thread-<n>``.
+
+    Returns:
+        A ``Thread`` handle: ``join(timeout)``, ``is_alive()``, ``name``, ``ident``.
 
     Raises:
         TypeError: ``fn`` is not callable or ``name`` is not a str.

@@ -761,7 +761,7 @@ _fork.on_child(_after_fork_in_child)
 
 
 def check_cancelled() -> None:
-    """Raise ``Cancelled`` if the running job's promise was cancelled.
+    """Raise ``Cancelled`` if the running job's promise was cancelled. A job's thread.
 
     Call it from inside a job, in its worker thread, at points where the job
     may stop. Outside a job it does nothing.
