@@ -9,8 +9,8 @@
 # - Every accepted job is delivered exactly once: its future's outcome, or
 #   NotStarted when cancel() or cancel_queued() cancelled the future first
 #   (the later report of the cancelled future is then ignored).
-# - Executors do not say when a job starts: ``started()`` runs as its
-#   outcome is delivered.
+# - ``started()`` runs as a thread executor's job starts, and as any other
+#   executor's job is delivered (they do not say when a job starts).
 # - A job in a thread executor (a ``concurrent.futures.ThreadPoolExecutor``,
 #   gevent's included) runs as on gnotifier's own threads: in a copy of the
 #   submitter's contextvars, with the pool's hub as the target of
@@ -47,9 +47,8 @@ _INTERPRETER_POOLS = tuple(
 
 
 def _run_as(
-    unstarted: dict[Job, bool],
+    backend: ExecutorBackend,
     job: Job,
-    dispatcher: Dispatcher,
     context: contextvars.Context,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -58,10 +57,10 @@ def _run_as(
     # A thread executor's thread: ``fn``'s outcome, or None if cancel()
     # claimed the job first. ``fn`` runs as ``job`` (for check_cancelled()),
     # for the pool's hub, in the submitter's context.
-    if unstarted.pop(job, None) is None:
+    if not backend.claim(job):
         return None
     outer = thread_state.job, thread_state.dispatcher  # an executor that runs jobs inline has some
-    thread_state.job, thread_state.dispatcher = job, dispatcher
+    thread_state.job, thread_state.dispatcher = job, backend.dispatcher
     try:
         return context.run(capture, fn, *args, **kwargs)
     finally:
@@ -104,9 +103,9 @@ class ExecutorBackend:
             context = contextvars.copy_context()
             self._unstarted[job] = True
             try:
-                future = self.executor.submit(_run_as, self._unstarted, job, self.dispatcher, context, fn, args, kwargs)  # type: ignore[arg-type]
+                future = self.executor.submit(_run_as, self, job, context, fn, args, kwargs)  # type: ignore[arg-type]
             except BaseException:
-                del self._unstarted[job]
+                self._unstarted.pop(job, None)  # (an executor that ran it inline, then raised, took it)
                 raise
         else:
             future = self.executor.submit(fn, *args, **kwargs)  # type: ignore[arg-type]
@@ -115,17 +114,37 @@ class ExecutorBackend:
         self._futures[job] = future
         when_done(future, self._done, job)
 
+    def claim(self, job: Job) -> bool:
+        """Take ``job`` to run it now; False if cancel() took it first. A thread executor's thread.
+
+        The pool hears that it started (and, with ``max_pending``, has room again).
+        """
+        if self._unstarted.pop(job, None) is None:
+            return False
+        if self.started is not None:
+            self.dispatcher.submit_if_open(self.started, ())
+        return True
+
     def _done(self, job: Job, outcome: Outcome) -> None:
         # Hub thread, through the dispatcher.
         if self._futures.pop(job, None) is None:
             return  # cancelled here first, and delivered then
-        if self._in_threads:
-            self._unstarted.pop(job, None)  # (the executor cancelled its future: shutdown(cancel_futures=True))
-            if type(outcome) is Value:
-                outcome = outcome.value  # what _run_as() captured: cancel() claims no job it delivered
+        if not self._in_threads:
+            self._tell_started()  # executors do not say when a job starts: it did, by now
+        elif self._unstarted.pop(job, None) is not None:
+            # Nobody claimed it: the executor cancelled its future itself
+            # (``shutdown(cancel_futures=True)``), and the job never started.
+            self._tell_started()
+        elif type(outcome) is Value:
+            # _run_as() claimed it and returned its outcome, captured: the
+            # future's value. (A job cancel() claimed left _futures then, and
+            # never gets here, so this is never _run_as()'s None.)
+            outcome = outcome.value
+        self.deliver(job, outcome)
+
+    def _tell_started(self) -> None:
         if self.started is not None:
             self.started()
-        self.deliver(job, outcome)
 
     def cancel(self, job: Job) -> bool:
         """Cancel ``job``'s future if it has not started, delivering NotStarted; else ask it to stop. Hub thread."""

@@ -13,7 +13,6 @@ import sys
 from typing import Any, Callable, Iterable
 
 from gevent.event import AsyncResult
-from gevent.hub import get_hub
 
 from ._follow import settle, watch
 from ._gevent import get_hub_if_exists
@@ -127,9 +126,7 @@ def as_list(what: str, items: Iterable[Any]) -> list[Any]:
 def _inputs(cls: Any, what: str, iterable: Iterable[Any]) -> list[Any]:
     # Hub thread. The inputs as promises of ``cls``, checked at the call site.
     items = as_list(f"Promise.{what}()", iterable)
-    here = get_hub_if_exists()
-    if here is None:
-        here = get_hub()
+    here = get_hub_if_exists()  # (None: a thread without a hub may only combine promises it made)
     for item in items:  # all checked before any is linked
         if isinstance(item, cls):
             item._check_thread(what)

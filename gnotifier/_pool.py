@@ -416,8 +416,8 @@ def default_pool() -> Pool:
 def work(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Promise[T]:
     """Run ``fn(*args, **kwargs)`` on a real OS thread; returns its promise at once.
 
-    Called in a thread, works for that thread's hub (the promise is
-    hub-thread-only, as any). ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
+    Call it in a hub's thread: the job's promise belongs to that hub.
+    ``default_pool().work(fn, *args, **kwargs)``: the job runs on the calling
     thread's hub's native threadpool (real threads also after
     ``monkey.patch_all()``), in a copy of the caller's contextvars, and its
     outcome settles the promise in the hub, never from the worker thread.

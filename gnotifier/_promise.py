@@ -30,7 +30,6 @@ import concurrent.futures
 from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
-from gevent.hub import get_hub
 from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
@@ -40,6 +39,7 @@ from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
 from ._links import Catch, Finally, Link, Tap, Then
+from ._native import get_ident
 from ._outcome import Error, Outcome, Value, exception_of, from_async_result
 
 T = TypeVar("T")
@@ -81,7 +81,8 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         "_state",  # PENDING, FOLLOWING or SETTLED; hub thread only
         "_observed",  # someone looked at the outcome; the hub's thread, or a thread that saw it settled
         "_job",  # what cancel() cancels while pending or following, or None; hub thread only
-        "_home",  # the hub whose thread may chain, settle and cancel: the one it was made in; read-only
+        "_home",  # the hub whose thread may chain, settle and cancel; None until known (see _check_thread)
+        "_maker",  # the thread that made it without a hub (its ident), else 0; read-only
     )
 
     def __init__(self) -> None:
@@ -89,16 +90,38 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._state = PENDING
         self._observed = False
         self._job: Cancellable | None = None
-        # Made where no hub exists yet, a promise makes this thread's hub, as
-        # a Notifier or a ThreadsafePromise does: bound to nothing, any
-        # thread could chain it, and a callback could land on a hub that
-        # never runs.
-        self._home: Any = get_hub()
+        home = get_hub_if_exists()
+        self._home: Any = home
+        # Made where no hub exists yet (a worker thread, or before gevent
+        # started), it makes none: a hub made per thread would hold a loop
+        # and its file descriptors for good. See _check_thread().
+        self._maker = get_ident() if home is None else 0
 
     def _check_thread(self, what: str) -> None:
-        # Cheap: a call, a read and an identity test on the hot path.
-        if self._home is get_hub_if_exists():
+        # Cheap: a read, a call and an identity test on the hot path.
+        home = self._home
+        if home is None:
+            self._bind(what)
+        elif home is not get_hub_if_exists():
+            self._refuse(what)
+
+    def _bind(self, what: str) -> None:
+        # A promise made without a hub is bound by its first use in a
+        # thread with a hub, to that hub (a worker's promise handed to the
+        # hub that waits for it). Until then the thread that made it may go
+        # on using it; any other thread without a hub is refused: a callback
+        # linked there would land on a hub that never runs.
+        here = get_hub_if_exists()
+        if here is None:
+            if get_ident() != self._maker:
+                self._refuse(what)
             return
+        bound = self.hub  # gevent binds an AsyncResult to a hub once it waits or links
+        if bound is not None and bound is not here:
+            self._refuse(what)
+        self._home = here
+
+    def _refuse(self, what: str) -> None:
         raise RuntimeError(
             f"Promise.{what}() must be called in the thread of the promise's hub; from another "
             f"thread use gnotifier.call_soon_threadsafe(promise.{what}, ..., hub=hub) or "
@@ -204,9 +227,10 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
         Blocks the calling greenlet (not the thread) until settled, at most
         ``timeout`` seconds (then raises ``gevent.Timeout``, as
-        ``AsyncResult.get`` does). Other threads wait on ``as_future()``, or
-        on a ``ThreadsafePromise``, whose ``get`` blocks the calling thread. The error is the very object the job
-        raised, with its original traceback.
+        ``AsyncResult.get`` does). The error is the very object the job
+        raised, with its original traceback. Other threads wait on
+        ``as_future()``, or on a ``ThreadsafePromise``, whose ``get`` blocks
+        the calling thread.
 
         Raises:
             gevent.Timeout: ``timeout`` passed first (``block=False``: not settled).
@@ -408,12 +432,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         the link is made in the hub, through its dispatcher.
 
         Raises:
+            RuntimeError: called for a pending promise made without a hub,
+                used in none yet, in a thread without a hub that did not
+                make it: no hub is known to deliver the outcome.
             HubClosed: called in another thread once the promise's hub was destroyed.
         """
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
-        home = self._home
-        if home is get_hub_if_exists():
+        home = self._home if self._home is not None else self.hub  # (a hub not yet started is false)
+        if home is None and not self.ready():
+            self._check_thread("as_future")  # binds it here, or refuses
+            home = self._home
+        if home is None or home is get_hub_if_exists():
             self._complete_later(future)
         else:
             dispatcher_for(home).submit(self._complete_later, (future,))
@@ -562,6 +592,7 @@ def promise_for_job(job: Cancellable, home: Any) -> Promise[Any]:
     promise._observed = False
     promise._job = job
     promise._home = home
+    promise._maker = 0
     return promise
 
 
@@ -596,6 +627,8 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
             return
         _seen(exc)
         hub = promise._home
+        if hub is None:  # (not "or": a hub not yet started is a false greenlet)
+            hub = promise.hub if promise.hub is not None else get_hub_if_exists()
         context = f"{type(promise).__name__} rejected and never observed"
         if hub is None or hub.loop is None:
             import traceback

@@ -500,3 +500,15 @@ def test_a_thread_executors_shutdown_timeout_raises_timeout_error(
     finally:
         finish.set()
     assert promise.get(timeout=WAIT) == "finished"
+
+
+def test_a_thread_executors_max_pending_counts_only_jobs_not_yet_started(
+    make_pool: Callable[..., gnotifier.Pool],
+) -> None:
+    # Regression: room came back only as a job was delivered, so max_pending=1 ran one job at a time.
+    with concurrent.futures.ThreadPoolExecutor(2) as executor:
+        pool = make_pool(executor=executor, max_pending=1)
+        together = threading.Barrier(2, timeout=WAIT)
+        first = pool.work(together.wait)
+        second = pool.work(together.wait)  # waits for room only until the first has started
+        assert sorted(gnotifier.Promise.all([first, second]).get(timeout=WAIT)) == [0, 1]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import gevent
 import pytest
+from gevent._hub_local import get_hub_if_exists
 from gevent.event import AsyncResult
 from helpers import (
     DEADLINE,
@@ -23,6 +24,7 @@ from helpers import (
     later_error,
     noop,
     reports_after_gc,
+    run_in_a_thread_without_a_hub,
     wait_until,
 )
 
@@ -634,3 +636,24 @@ def test_promise_unobserved_cancellation_is_not_reported(how: str, hub_errors: l
     del promise
     assert reports_after_gc(hub_errors) == []
     assert ref() is None
+
+
+def test_promises_made_in_a_worker_are_chained_and_combined_by_the_hub_that_gets_them() -> None:
+    # Regression: bound to their maker thread's hub as they were made, the hub was refused them,
+    # and as_future() of one never completed.
+    made = gnotifier.work(lambda: [Promise.resolved(n) for n in range(3)]).get(timeout=DEADLINE)
+    record = [
+        Promise.all(made).get(timeout=DEADLINE),
+        made[0].then(lambda value: value + 10).get(timeout=DEADLINE),
+        made[2].as_future().result(timeout=DEADLINE),
+    ]
+    assert record == [[0, 1, 2], 10, 2]
+
+
+def test_a_promise_made_in_a_thread_without_a_hub_makes_no_hub_there() -> None:
+    # Regression: each such thread got a hub, and a loop with its file descriptors, for good.
+    def make() -> tuple[bool, Any]:
+        promise = Promise.resolved("made")
+        return get_hub_if_exists() is None, promise.value
+
+    assert run_in_a_thread_without_a_hub(make) == (True, "made")
