@@ -172,6 +172,10 @@ class Notifier:
             self._delivering.acquire()
         finally:
             lock.release()
+        # The one lock held across user code: _delivering is what a foreign
+        # free() waits on, so that none returns while the callback runs
+        # (free()'s docstring warns of the deadlock a lock held across
+        # free() would invite).
         try:
             if held:
                 self._dispatcher.release()
@@ -188,7 +192,8 @@ class Notifier:
 
         Idempotent and safe from any thread. No callback starts after
         ``free()`` returned: called from another thread while the callback
-        runs in the hub, it waits for that callback to finish.
+        runs in the hub, it blocks that thread until the callback finishes;
+        so that thread must not hold, as it frees, a lock the callback takes.
         """
         with self._lock:
             held = self._drop() if self._state is not _FREED else False
