@@ -657,3 +657,13 @@ def test_a_promise_made_in_a_thread_without_a_hub_makes_no_hub_there() -> None:
         return get_hub_if_exists() is None, promise.value
 
     assert run_in_a_thread_without_a_hub(make) == (True, "made")
+
+
+def test_a_jobs_promise_has_every_field_a_made_promise_has() -> None:
+    # A pool makes its jobs' promises without Promise() (promise_for_job): a field added to
+    # Promise.__init__ and not there would be missing on every job's promise.
+    made, job = Promise(), gnotifier.work(int, "1")
+    fields = [name for name in Promise.__slots__ if not name.startswith("__")]
+    assert [name for name in fields if hasattr(made, name) != hasattr(job, name)] == []
+    assert all(hasattr(job, name) for name in fields)
+    assert job.get(timeout=DEADLINE) == 1
