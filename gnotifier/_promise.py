@@ -34,7 +34,7 @@ from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
 from ._dispatch import dispatcher_for
-from ._errors import Cancelled, already_settled
+from ._errors import Cancelled, HubClosed, already_settled
 from ._follow import AWAITABLES, FUTURES, follow, link_later, watch, when_done
 from ._gather import gather_all, gather_any, gather_race, gather_settle
 from ._gevent import get_hub_if_exists
@@ -630,22 +630,32 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
         if hub is None:  # (not "or": a hub not yet started is a false greenlet)
             hub = promise.hub if promise.hub is not None else get_hub_if_exists()
         context = f"{type(promise).__name__} rejected and never observed"
-        if hub is None or hub.loop is None:
+        if hub is None:
             import traceback
 
             traceback.print_exception(type(exc), exc, exc.__traceback__)
             return
-        dispatcher = dispatcher_for(hub)
+        # A destroyed hub (or one being destroyed) never runs a call again,
+        # but its handle_error still prints: the report is made here, in
+        # whichever thread collected the promise.
+        if hub.loop is None:
+            _report_in_hub(hub, context, exc)
+            return
+        try:
+            dispatcher = dispatcher_for(hub)
+        except HubClosed:
+            _report_in_hub(hub, context, exc)
+            return
         if dispatcher.in_hub_thread():
             _report_in_hub(hub, context, exc)
-        else:
-            dispatcher.submit_if_open(_report_in_hub, (hub, context, exc))
+        elif not dispatcher.submit_if_open(_report_in_hub, (hub, context, exc)):
+            _report_in_hub(hub, context, exc)
     except BaseException:  # noqa: BLE001 - nothing may escape __del__
         pass
 
 
 def _report_in_hub(hub: Any, context: str, exc: BaseException) -> None:
-    # Hub thread. handle_error() throws a SystemExit or KeyboardInterrupt
+    # Hub thread, or any once the hub is destroyed. handle_error() throws a SystemExit or KeyboardInterrupt
     # into the main greenlet: right when it happens, but a job's error that
     # nobody looked at would then go off at whatever point the promise
     # happened to be collected. Those are printed, like any other report.

@@ -10,6 +10,7 @@ from typing import Any
 
 import gevent
 import pytest
+from gevent.exceptions import HubDestroyed
 from helpers import (
     DEADLINE,
     Boom,
@@ -441,6 +442,45 @@ def test_an_unobserved_error_collected_in_another_thread_is_reported_through_its
     in_foreign_thread(held.clear)  # the last reference dies there
     wait_until(lambda: hub_errors, timeout=DEADLINE, what="the report, queued for the hub")
     assert reports_after_gc(hub_errors) == [(Boom, "collected in a plain thread")]
+
+
+@pytest.mark.parametrize("when", ["after", "during"])
+def test_an_unobserved_error_of_a_destroyed_hubs_promise_goes_to_that_hubs_handle_error(when: str) -> None:
+    # Regression: after the destroy it was printed bare, past handle_error; collected while the
+    # destroy waited for a running job, it was lost.
+    error = Boom("never looked at")
+    reports: list[tuple[Any, ...]] = []
+    held: dict[str, Any] = {}
+    started, release = threading.Event(), threading.Event()
+
+    def thread_main() -> None:
+        hub = gevent.get_hub()
+
+        def record(context: Any, type_: Any, value: BaseException, tb: Any) -> None:
+            if not isinstance(value, HubDestroyed):  # gevent's own word that a destroy killed a greenlet
+                reports.append((context, value))
+
+        hub.handle_error = record
+        held["promise"] = Promise.rejected(error)
+        if when == "during":  # the destroy waits for this job, its dispatcher already closed
+            gnotifier.work(lambda: (started.set(), release.wait(DEADLINE)))
+            assert started.wait(DEADLINE)
+        held["hub"] = hub
+        hub.destroy(destroy_loop=True)
+
+    thread = threading.Thread(target=thread_main)
+    thread.start()
+    try:
+        if when == "during":
+            wait_until(lambda: getattr(held.get("hub"), "_gnotifier_destroying", False), what="the destroy to begin")
+        else:
+            thread.join(DEADLINE)
+        held.pop("promise")
+        gc.collect()
+    finally:
+        release.set()
+        thread.join(DEADLINE)
+    assert reports == [("Promise rejected and never observed", error)]
 
 
 @pytest.mark.parametrize("chain", ["then", "catch", "finally_", "tap"])
