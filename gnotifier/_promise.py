@@ -30,6 +30,7 @@ import concurrent.futures
 from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
+from gevent.hub import get_hub
 from gevent.timeout import Timeout
 
 from ._checks import check_callable, check_timeout
@@ -106,16 +107,18 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             self._refuse(what)
 
     def _bind(self, what: str) -> None:
-        # A promise made without a hub is bound by its first use in a
-        # thread with a hub, to that hub (a worker's promise handed to the
-        # hub that waits for it). Until then the thread that made it may go
-        # on using it; any other thread without a hub is refused: a callback
-        # linked there would land on a hub that never runs.
+        # A promise made without a hub (Promise.resolved() in a worker, or
+        # Promise() before gevent started) is bound by its first use in a
+        # thread with a hub, to that hub: a worker's promise handed to the
+        # hub that waits for it. The thread that made it binds it to its own
+        # hub, made now, as gevent makes one to link or to notify links. Any
+        # other thread without a hub is refused: a callback linked there
+        # would land on a hub that never runs.
         here = get_hub_if_exists()
         if here is None:
             if get_ident() != self._maker:
                 self._refuse(what)
-            return
+            here = get_hub()
         bound = self.hub  # gevent binds an AsyncResult to a hub once it waits or links
         if bound is not None and bound is not here:
             self._refuse(what)
@@ -196,6 +199,10 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
             self._settle(Error(TypeError(f"{self!r} cannot be resolved with itself: it would wait forever")))
             return
         self._state = FOLLOWING
+        if isinstance(source, Promise) and source._home is None:
+            # A promise made without a hub, followed here: it is ours now, so
+            # that its maker cannot settle it (and run our links) in its thread.
+            source._home = self._home
         is_future = isinstance(source, FUTURES)  # (a bool: no narrowing of source to object)
         if is_future:
             self._job = source
@@ -465,16 +472,30 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
 
     @classmethod
     def resolved(cls, value: U) -> Promise[U]:
-        """A promise resolved with ``value`` (followed if it is awaitable)."""
+        """A promise resolved with ``value`` (followed if it is awaitable). Any thread.
+
+        Raises:
+            RuntimeError: ``value`` is awaitable and this thread may not use
+                promises of its hub (see ``set()``).
+        """
         promise: Promise[U] = Promise()
-        promise.set(value)
+        if isinstance(value, AWAITABLES):
+            promise.set(value)  # followed: a link, made in this thread's hub
+        else:
+            promise._settle(Value(value))  # nothing links to it yet: no hub is needed, nor made
         return promise
 
     @classmethod
     def rejected(cls, exc: BaseException) -> Promise[Any]:
-        """A promise rejected with ``exc``."""
+        """A promise rejected with ``exc``. Any thread.
+
+        Raises:
+            TypeError: ``exc`` is not an exception instance.
+        """
+        if not isinstance(exc, BaseException):
+            raise TypeError(f"Promise.rejected() needs an exception instance, got {exc!r}")
         promise: Promise[Any] = Promise()
-        promise.set_exception(exc)
+        promise._settle(Error(exc))  # nothing links to it yet: no hub is needed, nor made
         return promise
 
     @classmethod

@@ -275,6 +275,33 @@ def test_promise_made_before_its_thread_had_a_hub_refuses_other_threads(site: st
     assert (refused, value) == ((False, False, []), 2)
 
 
+def test_a_promise_made_without_a_hub_and_followed_by_the_hub_is_the_hubs() -> None:
+    # Regression: its maker could settle it in its own thread, which ran the hub's links there, at once.
+    made: Promise[int] = run_in_a_thread_without_a_hub(Promise)
+    ran_in: list[bool] = []
+    follower = Promise.resolved(made)
+    chained = follower.then(lambda value: ran_in.append(threading.current_thread() is threading.main_thread()))
+    error = raises_in_a_thread(lambda: made.set(5))
+    made.set(5)  # the hub's thread may
+    chained.get(timeout=5)
+    assert_refused(error, RuntimeError, "call_soon_threadsafe", "call_in_hub")
+    assert (follower.get(timeout=5), ran_in) == (5, [True])
+
+
+def test_a_promise_chained_by_a_thread_without_a_hub_is_that_threads() -> None:
+    # Its callbacks are that thread's hub's to run: the main hub is refused the derived promise,
+    # rather than link to it a callback that would wait for a hub that never runs.
+    def chain_there() -> Promise[int]:
+        source: Promise[int] = Promise()
+        derived = source.then(lambda value: value + 1)  # links: this thread now has a hub
+        source.set(1)
+        return derived
+
+    derived = run_in_a_thread_without_a_hub(chain_there)
+    with pytest.raises(RuntimeError, match="thread of the promise's hub"):
+        derived.then(print)
+
+
 @pytest.mark.parametrize("site", list(PROMISE_SITES), ids=str)
 def test_a_pools_promise_used_from_another_thread_raises_runtime_error(site: str, pool: Pool) -> None:
     release = threading.Event()
