@@ -95,7 +95,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         self._home: Any = home
         # Made where no hub exists yet (a worker thread, or before gevent
         # started), it makes none: a hub made per thread would hold a loop
-        # and its file descriptors for good. See _check_thread().
+        # and its file descriptors for good. Its first use binds it (_bind()).
         self._maker = get_ident() if home is None else 0
 
     def _check_thread(self, what: str) -> None:
@@ -676,10 +676,11 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
 
 
 def _report_in_hub(hub: Any, context: str, exc: BaseException) -> None:
-    # Hub thread, or any once the hub is destroyed. handle_error() throws a SystemExit or KeyboardInterrupt
-    # into the main greenlet: right when it happens, but a job's error that
-    # nobody looked at would then go off at whatever point the promise
-    # happened to be collected. Those are printed, like any other report.
+    # Hub thread, or any once the hub is destroyed. handle_error() throws a
+    # SystemExit or KeyboardInterrupt into the main greenlet: right when it
+    # happens, but a job's error that nobody looked at would then go off at
+    # whatever point the promise happened to be collected. Those are
+    # printed, like any other report.
     if isinstance(exc, hub.SYSTEM_ERROR):
         hub.print_exception(context, type(exc), exc, exc.__traceback__)
     else:
