@@ -26,7 +26,9 @@
 #   waits on it (gevent's AsyncResult binds itself lazily the same way).
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
+import weakref
 from typing import Any, Callable, Generic, Iterable, Protocol, TypeVar, overload
 
 from gevent.event import AsyncResult
@@ -190,6 +192,7 @@ class Promise(AsyncResult, Generic[T]):  # type: ignore[type-arg]
         else:
             # No exc_info: gevent would pickle the traceback and lose its frames.
             _ar_set_exception(self, outcome.error)  # type: ignore[union-attr]
+            _rejected.add(self)
 
     def _follow(self, source: Any) -> None:
         # Settle as ``source`` (an AsyncResult or a Future) settles. A Future
@@ -639,10 +642,25 @@ def _seen(exc: BaseException) -> None:
         pass  # an exception without a __dict__: reported by each unobserved promise that carries it
 
 
-def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
-    # Runs from __del__, in whatever thread collected the promise; must not
-    # raise. Reported through the promise's hub, as gevent reports a
-    # greenlet's error; once per error.
+# Rejected promises, weakly: at interpreter exit those still alive and
+# never observed are reported, since CPython need not collect at exit what
+# module globals hold. Added in the hub's thread as each is rejected.
+_rejected: weakref.WeakSet[Promise[Any]] = weakref.WeakSet()
+
+
+@atexit.register
+def _report_at_exit() -> None:
+    # No hub runs again: each report is made here, in the exiting thread.
+    for promise in list(_rejected):
+        exc = exception_of(promise)
+        if not promise._observed and exc is not None and not isinstance(exc, Cancelled):
+            _report_unobserved(promise, exc, now=True)
+
+
+def _report_unobserved(promise: Promise[Any], exc: BaseException, now: bool = False) -> None:
+    # Runs from __del__, in whatever thread collected the promise, or at
+    # exit (``now``); must not raise. Reported through the promise's hub, as
+    # gevent reports a greenlet's error; once per error.
     try:
         if getattr(exc, _SEEN, False):
             return
@@ -659,7 +677,7 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException) -> None:
         # A destroyed hub (or one being destroyed) never runs a call again,
         # but its handle_error still prints: the report is made here, in
         # whichever thread collected the promise.
-        if hub.loop is None:
+        if now or hub.loop is None:
             _report_in_hub(hub, context, exc)
             return
         try:

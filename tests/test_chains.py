@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import gc
+import subprocess
+import sys
 import threading
 import weakref
 from typing import Any
@@ -500,3 +502,33 @@ def test_a_derived_promise_cancelled_while_its_source_waits_lets_go_of_its_callb
     source.set_exception(Boom("settled after the cancel"))
     gevent.sleep(0)
     assert isinstance(derived.exception, gnotifier.Cancelled)
+
+
+UNOBSERVED_AT_EXIT = """\
+import sys
+if sys.argv[1] == "patched":
+    from gevent import monkey
+    monkey.patch_all()
+import gevent, gnotifier
+
+def fail():
+    raise KeyError("unseen" + " at exit")
+
+unseen = gnotifier.work(fail)  # held by a module global until the end
+seen = gnotifier.work(fail)
+gevent.wait()
+try:
+    seen.get()
+except KeyError:
+    pass
+"""
+
+
+@pytest.mark.parametrize("patching", ["plain", "patched"])
+def test_an_unobserved_error_still_held_at_exit_is_reported_once(patching: str) -> None:
+    # Regression: plain, a promise a module global held to the end was never collected, so never reported.
+    child = subprocess.run(
+        [sys.executable, "-c", UNOBSERVED_AT_EXIT, patching], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    assert (child.stderr.count("unseen at exit"), child.stderr.count("never observed")) == (1, 1), child.stderr
