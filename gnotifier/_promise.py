@@ -685,9 +685,7 @@ def _report_unobserved(promise: Promise[Any], exc: BaseException, now: bool = Fa
         except HubClosed:
             _report_in_hub(hub, context, exc)
             return
-        if dispatcher.in_hub_thread():
-            _report_in_hub(hub, context, exc)
-        elif not dispatcher.submit_if_open(_report_in_hub, (hub, context, exc)):
+        if dispatcher.in_hub_thread() or not dispatcher.submit_if_open(_report_in_hub, (hub, context, exc)):
             _report_in_hub(hub, context, exc)
     except BaseException:  # noqa: BLE001 - nothing may escape __del__
         pass
